@@ -1,0 +1,251 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { createCertificateAuthority, issueCertificate, type KeyPair } from '../../src/projection/certificates.ts';
+import { kubeconfigFor } from './kubeconfig.ts';
+import { freePort } from './ports.ts';
+import { startProcess, waitUntil, type ManagedProcess } from './process.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** A running etcd + kube-apiserver + kube-controller-manager on loopback. */
+export interface ControlPlane {
+  readonly dir: string;
+  readonly kubeconfigPath: string;
+  readonly apiServerUrl: string;
+  readonly etcdUrl: string;
+  readonly processes: ManagedProcess[];
+  /** Stops kube-controller-manager, kube-apiserver and etcd, in that order. */
+  stop(): Promise<void>;
+}
+
+export interface ControlPlaneOptions {
+  /** Directory holding etcd, kube-apiserver and kube-controller-manager. */
+  binDir: string;
+  /** Working directory for data, certificates and logs. */
+  dir: string;
+  dieWithParent?: boolean;
+  log?: (line: string) => void;
+}
+
+/**
+ * Builds the control plane binaries (or reuses the cache / KUBEBUILDER_ASSETS) and returns
+ * the directory that holds them.
+ */
+export function ensureControlPlaneBinaries(repoRoot: string): string {
+  const script = path.join(repoRoot, 'scripts', 'build-control-plane.sh');
+  const out = execFileSync('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const lines = out.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}
+
+/**
+ * Starts the control plane. Flags follow envtest's (controller-runtime) defaults, plus a
+ * kube-controller-manager so garbage collection and namespace deletion really happen.
+ */
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const { dir, binDir } = options;
+  const dieWithParent = options.dieWithParent ?? true;
+  const certDir = path.join(dir, 'pki');
+  const logDir = path.join(dir, 'logs');
+  fs.mkdirSync(certDir, { recursive: true });
+  const processes: ManagedProcess[] = [];
+  const timed = async (name: string, start: () => Promise<ManagedProcess>, detail: string) => {
+    const begin = Date.now();
+    const p = await start();
+    processes.push(p);
+    log(`[harness] ${name} started pid=${p.pid} ${detail} in ${((Date.now() - begin) / 1000).toFixed(1)}s`);
+    return p;
+  };
+
+  try {
+    const pki = writePki(certDir);
+    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+    const apiServerUrl = `https://127.0.0.1:${apiPort}`;
+
+    await timed(
+      'etcd',
+      async () => {
+        const p = startProcess({
+          name: 'etcd',
+          command: path.join(binDir, 'etcd'),
+          args: [
+            `--data-dir=${path.join(dir, 'etcd')}`,
+            `--listen-client-urls=${etcdUrl}`,
+            `--advertise-client-urls=${etcdUrl}`,
+            `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+            `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+            `--initial-cluster=default=http://127.0.0.1:${etcdPeerPort}`,
+            // Test data is thrown away: skip fsync, it is most of etcd's latency on slow disks.
+            '--unsafe-no-fsync=true',
+            '--log-level=warn',
+          ],
+          logDir,
+          dieWithParent,
+        });
+        await waitUntil('etcd /health', async () => (await fetch(`${etcdUrl}/health`)).ok, {
+          timeoutMs: 30_000,
+          process: p,
+        });
+        return p;
+      },
+      `on ${etcdUrl}`,
+    );
+
+    const kubeconfigPath = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(kubeconfigPath, kubeconfigFor(apiServerUrl, pki.ca.certPem, pki.admin), { mode: 0o600 });
+
+    await timed(
+      'kube-apiserver',
+      async () => {
+        const p = startProcess({
+          name: 'kube-apiserver',
+          command: path.join(binDir, 'kube-apiserver'),
+          args: [
+            `--etcd-servers=${etcdUrl}`,
+            `--cert-dir=${certDir}`,
+            `--secure-port=${apiPort}`,
+            '--bind-address=127.0.0.1',
+            '--advertise-address=127.0.0.1',
+            '--service-cluster-ip-range=10.0.0.0/24',
+            '--allow-privileged=true',
+            '--authorization-mode=RBAC',
+            `--client-ca-file=${pki.files.caCert}`,
+            `--tls-cert-file=${pki.files.servingCert}`,
+            `--tls-private-key-file=${pki.files.servingKey}`,
+            `--service-account-key-file=${pki.files.saPublic}`,
+            `--service-account-signing-key-file=${pki.files.saPrivate}`,
+            `--service-account-issuer=${apiServerUrl}`,
+            // As envtest: no kubelet ever mounts tokens here, and a pod created right after its
+            // namespace must not wait for the service-account controller.
+            '--disable-admission-plugins=ServiceAccount',
+            '--enable-priority-and-fairness=false',
+            '--endpoint-reconciler-type=none',
+            '--v=1',
+          ],
+          logDir,
+          dieWithParent,
+        });
+        await waitUntil('kube-apiserver /readyz', () => httpsOk(`${apiServerUrl}/readyz`, pki), {
+          timeoutMs: 60_000,
+          process: p,
+        });
+        return p;
+      },
+      `on ${apiServerUrl}`,
+    );
+
+    await timed(
+      'kube-controller-manager',
+      async () => {
+        const p = startProcess({
+          name: 'kube-controller-manager',
+          command: path.join(binDir, 'kube-controller-manager'),
+          args: [
+            `--kubeconfig=${kubeconfigPath}`,
+            `--authentication-kubeconfig=${kubeconfigPath}`,
+            `--authorization-kubeconfig=${kubeconfigPath}`,
+            '--bind-address=127.0.0.1',
+            `--secure-port=${kcmPort}`,
+            `--cert-dir=${path.join(dir, 'kcm-certs')}`,
+            '--leader-elect=false',
+            `--root-ca-file=${pki.files.caCert}`,
+            `--service-account-private-key-file=${pki.files.saPrivate}`,
+            '--use-service-account-credentials=false',
+            // GC and namespace deletion act within a second rather than after resync-sized delays.
+            '--concurrent-gc-syncs=5',
+            '--v=1',
+          ],
+          logDir,
+          dieWithParent,
+        });
+        await waitUntil('kube-controller-manager /healthz', () => httpsOk(`https://127.0.0.1:${kcmPort}/healthz`), {
+          timeoutMs: 60_000,
+          process: p,
+        });
+        return p;
+      },
+      `on 127.0.0.1:${kcmPort}`,
+    );
+
+    return {
+      dir,
+      kubeconfigPath,
+      apiServerUrl,
+      etcdUrl,
+      processes,
+      stop: () => stopAll(processes, log),
+    };
+  } catch (error) {
+    await stopAll(processes, log);
+    throw error;
+  }
+}
+
+async function stopAll(processes: ManagedProcess[], log: (line: string) => void): Promise<void> {
+  for (const p of [...processes].reverse()) {
+    const begin = Date.now();
+    await p.stop();
+    log(`[harness] ${p.name} stopped pid=${p.pid} in ${((Date.now() - begin) / 1000).toFixed(1)}s`);
+  }
+}
+
+interface Pki {
+  ca: KeyPair;
+  admin: KeyPair;
+  files: Record<'caCert' | 'servingCert' | 'servingKey' | 'saPublic' | 'saPrivate', string>;
+}
+
+function writePki(certDir: string): Pki {
+  const ca = createCertificateAuthority('mlsecrets-local-ca', 30 * DAY_MS);
+  const serving = issueCertificate(ca, {
+    commonName: 'kube-apiserver',
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+    ipAddresses: ['127.0.0.1', '10.0.0.1'],
+    usage: 'server',
+    validForMs: 30 * DAY_MS,
+  });
+  // system:masters is the envtest admin identity: it bypasses RBAC.
+  const admin = issueCertificate(ca, {
+    commonName: 'admin',
+    organizations: ['system:masters'],
+    usage: 'client',
+    validForMs: 30 * DAY_MS,
+  });
+  const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const files = {
+    caCert: path.join(certDir, 'ca.crt'),
+    servingCert: path.join(certDir, 'apiserver.crt'),
+    servingKey: path.join(certDir, 'apiserver.key'),
+    saPublic: path.join(certDir, 'sa.pub'),
+    saPrivate: path.join(certDir, 'sa.key'),
+  };
+  fs.writeFileSync(files.caCert, ca.certPem);
+  fs.writeFileSync(files.servingCert, serving.certPem);
+  fs.writeFileSync(files.servingKey, serving.keyPem, { mode: 0o600 });
+  fs.writeFileSync(files.saPublic, sa.publicKey.export({ type: 'spki', format: 'pem' }));
+  fs.writeFileSync(files.saPrivate, sa.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  return { ca, admin, files };
+}
+
+/** GET that resolves true on a 2xx; with `pki`, presents the admin identity and checks the CA. */
+function httpsOk(url: string, pki?: Pki): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get(
+      url,
+      pki
+        ? { ca: pki.ca.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem, timeout: 2000 }
+        : { rejectUnauthorized: false, timeout: 2000 },
+      (res) => {
+        res.resume();
+        resolve((res.statusCode ?? 500) < 300);
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
