@@ -35,11 +35,12 @@ t=$(date +%s)
 bash scripts/install-emulators.sh >/dev/null
 echo "emulators ready in $(elapsed "$t")"
 
-step "type check"
+step "type check, and generated CRDs and types up to date"
 npx tsc -p tsconfig.json --noEmit
+node scripts/generate-api.ts --check
 
 step "lint"
-npx eslint .
+npx eslint --max-warnings=0 .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 
 step "unit and integration tests"

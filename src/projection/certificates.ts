@@ -23,14 +23,22 @@ export interface LeafRequest {
  * Key generation is native (node:crypto) because forge's pure-JS RSA takes seconds; forge
  * only assembles and signs the X.509 structure, which node:crypto cannot do.
  */
-function newRsaKey(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey; pem: string } {
+function newRsaKey(): {
+  publicKey: forge.pki.rsa.PublicKey;
+  privateKey: forge.pki.rsa.PrivateKey;
+  pem: string;
+} {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
   const forgeKey = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
   return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem };
 }
 
-function baseCertificate(publicKey: forge.pki.PublicKey, now: Date, validForMs: number): forge.pki.Certificate {
+function baseCertificate(
+  publicKey: forge.pki.PublicKey,
+  now: Date,
+  validForMs: number,
+): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   // Positive serial: a leading 0x00..0x7f byte keeps DER from reading it as negative.
@@ -42,7 +50,11 @@ function baseCertificate(publicKey: forge.pki.PublicKey, now: Date, validForMs: 
 }
 
 /** A self-signed certificate authority. */
-export function createCertificateAuthority(commonName: string, validForMs: number, now = new Date()): KeyPair {
+export function createCertificateAuthority(
+  commonName: string,
+  validForMs: number,
+  now = new Date(),
+): KeyPair {
   const key = newRsaKey();
   const cert = baseCertificate(key.publicKey, now, validForMs);
   const subject = [{ name: 'commonName', value: commonName }];

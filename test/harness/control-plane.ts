@@ -3,7 +3,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { createCertificateAuthority, issueCertificate, type KeyPair } from '../../src/projection/certificates.ts';
+import {
+  createCertificateAuthority,
+  issueCertificate,
+  type KeyPair,
+} from '../../src/projection/certificates.ts';
 import { kubeconfigFor } from './kubeconfig.ts';
 import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type ManagedProcess } from './process.ts';
@@ -63,7 +67,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   try {
     const pki = writePki(certDir);
-    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const apiServerUrl = `https://127.0.0.1:${apiPort}`;
 
@@ -163,10 +172,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           logDir,
           dieWithParent,
         });
-        await waitUntil('kube-controller-manager /healthz', () => httpsOk(`https://127.0.0.1:${kcmPort}/healthz`), {
-          timeoutMs: 60_000,
-          process: p,
-        });
+        await waitUntil(
+          'kube-controller-manager /healthz',
+          () => httpsOk(`https://127.0.0.1:${kcmPort}/healthz`),
+          {
+            timeoutMs: 60_000,
+            process: p,
+          },
+        );
         return p;
       },
       `on 127.0.0.1:${kcmPort}`,

@@ -6,8 +6,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
-import { freePort } from './ports.js';
-import { startProcess, waitUntil, type ManagedProcess } from './process.js';
+import { freePort } from './ports.ts';
+import { startProcess, waitUntil, type ManagedProcess } from './process.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const installScript = path.join(repoRoot, 'scripts', 'install-emulators.sh');

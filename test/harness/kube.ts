@@ -17,7 +17,9 @@ export async function createTestNamespace(
   labels: Record<string, string> = {},
 ): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  await core.createNamespace({ body: { metadata: { name, labels: { 'mlsecrets.io/test': 'true', ...labels } } } });
+  await core.createNamespace({
+    body: { metadata: { name, labels: { 'mlsecrets.io/test': 'true', ...labels } } },
+  });
   return name;
 }
 

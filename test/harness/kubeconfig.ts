@@ -1,5 +1,9 @@
 /** Builds a kubeconfig (YAML is a superset of JSON, so JSON it is) with embedded credentials. */
-export function kubeconfigFor(server: string, caPem: string, client: { certPem: string; keyPem: string }): string {
+export function kubeconfigFor(
+  server: string,
+  caPem: string,
+  client: { certPem: string; keyPem: string },
+): string {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   return JSON.stringify(
     {

@@ -18,7 +18,7 @@ import {
   startGcpEmulator,
   startMoto,
   type Emulator,
-} from '../harness/emulators.js';
+} from '../harness/emulators.ts';
 
 const project = 'projects/mlsecrets-test';
 

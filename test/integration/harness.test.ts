@@ -28,7 +28,10 @@ test('a namespace and a Secret created through client-node are visible to kubect
 });
 
 test('an informer sees an update made by kubectl', async () => {
-  await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'watched' }, data: { v: '1' } } });
+  await core.createNamespacedConfigMap({
+    namespace,
+    body: { metadata: { name: 'watched' }, data: { v: '1' } },
+  });
   const informer = k8s.makeInformer(kc, `/api/v1/namespaces/${namespace}/configmaps`, () =>
     core.listNamespacedConfigMap({ namespace }),
   );
@@ -37,7 +40,11 @@ test('an informer sees an update made by kubectl', async () => {
   await informer.start();
   try {
     kubectl('patch', 'configmap', 'watched', '-n', namespace, '--type=merge', '-p', '{"data":{"v":"2"}}');
-    await eventually(async () => seen, (s) => s.includes('2'), { what: 'the watch to deliver v=2' });
+    await eventually(
+      async () => seen,
+      (s) => s.includes('2'),
+      { what: 'the watch to deliver v=2' },
+    );
   } finally {
     await informer.stop();
   }

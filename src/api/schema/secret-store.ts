@@ -120,7 +120,8 @@ export function storeSpec(cluster: boolean): Schema {
           },
         ),
       ),
-      policy: named(cluster ? 'ClusterStorePolicy' : 'StorePolicy',
+      policy: named(
+        cluster ? 'ClusterStorePolicy' : 'StorePolicy',
         obj('Rules enforced for every binding that uses this store.', policyProps),
       ),
       rateLimit: named(

@@ -1,0 +1,10 @@
+// Labels and annotations of the contract (DESIGN.md §2, "Managed Secret").
+export const FIELD_MANAGER = 'mlsecrets';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'mlsecrets';
+export const BINDING_ANNOTATION = 'mlsecrets.io/binding';
+export const ISSUED_AT_ANNOTATION = 'mlsecrets.io/issued-at';
+export const EXPIRES_AT_ANNOTATION = 'mlsecrets.io/expires-at';
+export const DATA_HASH_ANNOTATION = 'mlsecrets.io/data-hash';
+/** The label pods carry to opt in to a binding's projection by default. */
+export const BINDING_LABEL = 'mlsecrets.io/binding';

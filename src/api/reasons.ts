@@ -1,0 +1,41 @@
+// Condition reasons and Event reasons. Stable CamelCase words: alerts and scripts match on them.
+
+/** Event reasons of the contract (DESIGN.md §2). */
+export const EventReason = {
+  Synced: 'Synced',
+  Rotated: 'Rotated',
+  Renewed: 'Renewed',
+  Expired: 'Expired',
+  Revoked: 'Revoked',
+  DriftCorrected: 'DriftCorrected',
+  ProviderError: 'ProviderError',
+  PolicyDenied: 'PolicyDenied',
+  InvalidSpec: 'InvalidSpec',
+  InjectionDenied: 'InjectionDenied',
+} as const;
+
+/** Reasons of the Ready and Synced conditions. */
+export const ConditionReason = {
+  Synced: 'Synced',
+  Valid: 'Valid',
+  InvalidSpec: 'InvalidSpec',
+  DuplicateKey: 'DuplicateKey',
+  InvalidKey: 'InvalidKey',
+  StoreNotFound: 'StoreNotFound',
+  StoreNotReady: 'StoreNotReady',
+  StoreCredentialsMissing: 'StoreCredentialsMissing',
+  PolicyDenied: 'PolicyDenied',
+  RemoteKeyNotFound: 'RemoteKeyNotFound',
+  PropertyNotFound: 'PropertyNotFound',
+  InvalidValue: 'InvalidValue',
+  SecretTooLarge: 'SecretTooLarge',
+  SecretConflict: 'SecretConflict',
+  AccessDenied: 'AccessDenied',
+  Throttled: 'Throttled',
+  ProviderUnavailable: 'ProviderUnavailable',
+  ProviderError: 'ProviderError',
+  TemplateError: 'TemplateError',
+  Expired: 'Expired',
+  Progressing: 'Progressing',
+} as const;
+export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];

@@ -1,0 +1,99 @@
+// Turns a binding's spec and the remote values it needs into the data of its Secret.
+import type { SecretBindingSpec, SourceVersion } from '../api/types.ts';
+import type { RemoteRequest, RemoteValue } from '../providers/provider.port.ts';
+import { DataError, decode, extractFields, selectProperty, type DecodingStrategy } from './properties.ts';
+
+/** The Kubernetes limit on the total size of a Secret's data. */
+export const MAX_SECRET_DATA_BYTES = 1024 * 1024;
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/** Identifies a remote request; the same key at the same version is read once. */
+export function requestId(request: RemoteRequest): string {
+  return `${request.key}\u0000${request.version ?? ''}`;
+}
+
+/** Spec problems a schema cannot express; thrown before anything is read. */
+export function validateBindingSpec(spec: SecretBindingSpec): void {
+  const seen = new Set<string>();
+  for (const item of spec.data ?? []) {
+    if (seen.has(item.secretKey)) {
+      throw new DataError(
+        'DuplicateKey',
+        `secretKey "${item.secretKey}" appears more than once in spec.data`,
+      );
+    }
+    seen.add(item.secretKey);
+  }
+}
+
+/** The distinct remote values a binding reads (data and dataFrom.extract). */
+export function remoteRequests(spec: SecretBindingSpec): RemoteRequest[] {
+  const requests = new Map<string, RemoteRequest>();
+  const add = (key: string, version?: string) => {
+    const request: RemoteRequest = version ? { key, version } : { key };
+    requests.set(requestId(request), request);
+  };
+  for (const item of spec.data ?? []) add(item.remoteRef.key, item.remoteRef.version);
+  for (const item of spec.dataFrom ?? []) if (item.extract) add(item.extract.key, item.extract.version);
+  return [...requests.values()];
+}
+
+export interface AssembledData {
+  data: Record<string, Buffer>;
+  sources: SourceVersion[];
+}
+
+/**
+ * Builds the Secret data. dataFrom comes first and data after it, so an explicit
+ * spec.data key wins over the same key extracted from a JSON value.
+ */
+export function assembleData(spec: SecretBindingSpec, values: Map<string, RemoteValue>): AssembledData {
+  const data: Record<string, Buffer> = {};
+  const lookup = (key: string, version?: string): RemoteValue => {
+    const value = values.get(requestId(version ? { key, version } : { key }));
+    if (!value) throw new Error(`internal: remote value "${key}" was not fetched`);
+    return value;
+  };
+  for (const item of spec.dataFrom ?? []) {
+    if (!item.extract) continue;
+    const { key, version, property, decodingStrategy } = item.extract;
+    for (const [field, raw] of Object.entries(extractFields(lookup(key, version), property))) {
+      if (!SECRET_KEY.test(field) || field.length > 253) {
+        throw new DataError(
+          'InvalidKey',
+          `field "${truncate(field)}" of "${key}" is not a valid Secret key (letters, digits, "-", "_", "." only); rename it with a rewrite or pick it with spec.data`,
+        );
+      }
+      data[field] = decode(
+        raw,
+        decodingStrategy as DecodingStrategy | undefined,
+        `field "${field}" of "${key}"`,
+      );
+    }
+  }
+  for (const item of spec.data ?? []) {
+    const { key, version, property, decodingStrategy } = item.remoteRef;
+    const remote = lookup(key, version);
+    const raw = property === undefined ? remote.value : selectProperty(remote, property);
+    data[item.secretKey] = decode(
+      raw,
+      decodingStrategy as DecodingStrategy | undefined,
+      `the value for "${item.secretKey}"`,
+    );
+  }
+  const size = Object.entries(data).reduce((sum, [k, v]) => sum + k.length + v.length, 0);
+  if (size > MAX_SECRET_DATA_BYTES) {
+    throw new DataError(
+      'SecretTooLarge',
+      `the Secret data would be ${size} bytes, over the Kubernetes limit of ${MAX_SECRET_DATA_BYTES}`,
+    );
+  }
+  const sources = [...values.values()]
+    .map((v) => (v.versionId ? { key: v.key, versionId: v.versionId } : { key: v.key }))
+    .sort((a, b) => a.key.localeCompare(b.key));
+  return { data, sources };
+}
+
+function truncate(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text;
+}

@@ -1,0 +1,107 @@
+// The writes and direct reads the operator makes, as narrow interfaces (reconcilers get fakes
+// in unit tests) and one implementation over KubeHttp.
+import { API_VERSION, PLURALS, type StoreKind } from '../api/types.ts';
+import { FIELD_MANAGER } from '../api/labels.ts';
+import type { SecretReader } from '../providers/provider.port.ts';
+import { isNotFound, type KubeHttp } from './http.ts';
+import type { KubeObject } from './informer.ts';
+
+/** A Secret as the API serves it (data base64-encoded). */
+export interface SecretObject extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+  immutable?: boolean;
+}
+
+export interface SecretWriter {
+  /** A direct read, for the rare Secret that is not in the managed-Secret cache. */
+  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  /** Server-side apply with field manager "mlsecrets", taking over conflicting fields. */
+  applySecret(secret: SecretObject): Promise<SecretObject>;
+  /** Removes data keys that others added to a managed Secret (apply does not remove what it does not own). */
+  removeSecretKeys(namespace: string, name: string, keys: string[]): Promise<void>;
+  /** Deletes a Secret; with `uid`, only that incarnation of it. */
+  deleteSecret(namespace: string, name: string, uid?: string): Promise<void>;
+}
+
+export interface StatusWriter {
+  /** Merge-patches the status subresource of a mlsecrets resource. */
+  patchStatus(
+    kind: 'SecretBinding' | StoreKind,
+    namespace: string | undefined,
+    name: string,
+    status: unknown,
+  ): Promise<void>;
+}
+
+/** The collection path of a kind, optionally in one namespace. */
+export function collectionPath(kind: 'SecretBinding' | StoreKind | 'Secret', namespace?: string): string {
+  if (kind === 'Secret') return namespace ? `/api/v1/namespaces/${namespace}/secrets` : '/api/v1/secrets';
+  const base = `/apis/${API_VERSION}`;
+  return namespace ? `${base}/namespaces/${namespace}/${PLURALS[kind]}` : `${base}/${PLURALS[kind]}`;
+}
+
+export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
+  private readonly http: KubeHttp;
+
+  constructor(http: KubeHttp) {
+    this.http = http;
+  }
+
+  async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    try {
+      return await this.http.request<SecretObject>('GET', `${collectionPath('Secret', namespace)}/${name}`);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async readSecret(namespace: string, name: string) {
+    const secret = await this.getSecret(namespace, name);
+    if (!secret) return undefined;
+    const data = Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]),
+    );
+    return { data, resourceVersion: secret.metadata.resourceVersion ?? '' };
+  }
+
+  applySecret(secret: SecretObject): Promise<SecretObject> {
+    const { namespace, name } = secret.metadata;
+    return this.http.request<SecretObject>('PATCH', `${collectionPath('Secret', namespace)}/${name}`, {
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      body: { apiVersion: 'v1', kind: 'Secret', ...secret },
+      contentType: 'application/apply-patch+yaml',
+    });
+  }
+
+  async removeSecretKeys(namespace: string, name: string, keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.http.request('PATCH', `${collectionPath('Secret', namespace)}/${name}`, {
+      body: { data: Object.fromEntries(keys.map((k) => [k, null])) },
+      contentType: 'application/merge-patch+json',
+    });
+  }
+
+  async deleteSecret(namespace: string, name: string, uid?: string): Promise<void> {
+    try {
+      await this.http.request('DELETE', `${collectionPath('Secret', namespace)}/${name}`, {
+        body: uid ? { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid } } : undefined,
+      });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  async patchStatus(
+    kind: 'SecretBinding' | StoreKind,
+    namespace: string | undefined,
+    name: string,
+    status: unknown,
+  ) {
+    await this.http.request('PATCH', `${collectionPath(kind, namespace)}/${name}/status`, {
+      body: { status },
+      contentType: 'application/merge-patch+json',
+    });
+  }
+}

@@ -1,0 +1,113 @@
+import {
+  ProviderError,
+  StoreConfigError,
+  type ProviderFactory,
+  type RemoteRequest,
+  type RemoteValue,
+  type SecretReader,
+  type SecretsProvider,
+} from '../provider.port.ts';
+
+/**
+ * Values from Secrets of one source namespace of this cluster. A SecretStore may read only
+ * its own namespace: otherwise anyone who may create a SecretStore could read another
+ * namespace's Secrets through the operator's permissions.
+ */
+export const kubernetesProviderFactory: ProviderFactory = {
+  id: 'kubernetes',
+  async create(spec, context) {
+    const config = spec.kubernetes!;
+    const { store } = context;
+    let sourceNamespace = config.namespace;
+    if (store.kind === 'SecretStore') {
+      if (sourceNamespace && sourceNamespace !== store.namespace) {
+        throw new StoreConfigError(
+          'InvalidSpec',
+          `a SecretStore may only read its own namespace "${store.namespace}", not "${sourceNamespace}"; use a ClusterSecretStore`,
+        );
+      }
+      sourceNamespace = store.namespace;
+    }
+    if (!sourceNamespace) {
+      throw new StoreConfigError(
+        'InvalidSpec',
+        'a ClusterSecretStore with the kubernetes provider must name provider.kubernetes.namespace',
+      );
+    }
+    return new KubernetesProvider(sourceNamespace, context.secrets);
+  },
+};
+
+class KubernetesProvider implements SecretsProvider {
+  readonly name = 'kubernetes';
+  readonly maxBatch = 1;
+  private readonly namespace: string;
+  private readonly secrets: SecretReader;
+
+  constructor(namespace: string, secrets: SecretReader) {
+    this.namespace = namespace;
+    this.secrets = secrets;
+  }
+
+  async getSecrets(requests: RemoteRequest[], onCall: (op: string) => void) {
+    return Promise.all(requests.map((r) => this.read(r.key, r.version, onCall)));
+  }
+
+  private async read(
+    key: string,
+    version: string | undefined,
+    onCall: (op: string) => void,
+  ): Promise<RemoteValue | ProviderError> {
+    if (version)
+      return new ProviderError('Invalid', `the kubernetes provider has no versions (asked for "${version}")`);
+    onCall('GetSecret');
+    let secret;
+    try {
+      secret = await this.secrets.readSecret(this.namespace, key);
+    } catch (error) {
+      return classify(error, key, this.namespace);
+    }
+    if (!secret)
+      return new ProviderError('NotFound', `Secret "${key}" not found in namespace "${this.namespace}"`);
+    // The whole value of a Secret is its data as a JSON object of strings.
+    const asStrings = Object.fromEntries(
+      Object.entries(secret.data).map(([k, v]) => [k, v.toString('utf8')]),
+    );
+    return {
+      key,
+      value: Buffer.from(JSON.stringify(asStrings)),
+      fields: secret.data,
+      versionId: secret.resourceVersion,
+    };
+  }
+
+  async validate(onCall: (op: string) => void): Promise<void> {
+    // Reading a Secret that need not exist proves the operator may read this namespace.
+    onCall('GetSecret');
+    try {
+      await this.secrets.readSecret(this.namespace, 'mlsecrets-access-check');
+    } catch (error) {
+      throw classify(error, 'mlsecrets-access-check', this.namespace);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function classify(error: unknown, key: string, namespace: string): ProviderError {
+  const status = (error as { status?: number }).status;
+  if (status === 403 || status === 401) {
+    return new ProviderError('AccessDenied', `the operator may not read Secrets in namespace "${namespace}"`);
+  }
+  if (status === 429) return new ProviderError('Throttled', 'the Kubernetes API is throttling requests');
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new ProviderError(
+      'Invalid',
+      `reading Secret "${key}" in "${namespace}" was rejected (HTTP ${status})`,
+    );
+  }
+  return new ProviderError(
+    'Unavailable',
+    `the Kubernetes API did not answer reading Secret "${key}" in "${namespace}"`,
+  );
+}

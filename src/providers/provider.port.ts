@@ -1,0 +1,99 @@
+// The provider port: what every external store implements, and the errors it may raise.
+import type { StoreProvider } from '../api/types.ts';
+
+/** How a provider call failed; the reconciler picks retry policy and condition reason from it. */
+export type ProviderErrorCategory = 'NotFound' | 'AccessDenied' | 'Throttled' | 'Unavailable' | 'Invalid';
+
+/**
+ * A classified provider failure. The message is sanitised (no request ids, account ids,
+ * credentials or values) and stable between retries, so it can go to status and Events
+ * as is. The SDK's own error is deliberately not kept: it may carry any of those.
+ */
+export class ProviderError extends Error {
+  readonly category: ProviderErrorCategory;
+  /** The server's hint (Retry-After) for throttled and unavailable errors. */
+  readonly retryAfterMs?: number;
+
+  constructor(category: ProviderErrorCategory, message: string, retryAfterMs?: number) {
+    super(message);
+    this.name = 'ProviderError';
+    this.category = category;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** Throttled and unavailable errors pass by themselves; the others need a change somewhere. */
+  get transient(): boolean {
+    return this.category === 'Throttled' || this.category === 'Unavailable';
+  }
+}
+
+/** A store configuration that cannot work (bad field, credentials Secret missing). */
+export class StoreConfigError extends Error {
+  readonly reason: 'InvalidSpec' | 'StoreCredentialsMissing';
+  constructor(reason: 'InvalidSpec' | 'StoreCredentialsMissing', message: string) {
+    super(message);
+    this.name = 'StoreConfigError';
+    this.reason = reason;
+  }
+}
+
+/** One remote value to read. */
+export interface RemoteRequest {
+  key: string;
+  /** Version id or stage/label; absent means the provider's current version. */
+  version?: string;
+}
+
+/** A remote value as read, before properties are picked or values decoded. */
+export interface RemoteValue {
+  key: string;
+  /** The bytes of the whole value. */
+  value: Buffer;
+  /** For stores whose values are maps already (a Kubernetes Secret): its fields. */
+  fields?: Record<string, Buffer>;
+  /** The store's version id of what was read, for status.sources and the audit trail. */
+  versionId?: string;
+}
+
+/** An external secret store, as the fetch layer sees it. */
+export interface SecretsProvider {
+  /** For logs and metrics: "kubernetes", "aws/SecretsManager", "gcp". */
+  readonly name: string;
+  /** Largest number of requests `getSecrets` sends in one call; the fetch layer batches up to it. */
+  readonly maxBatch: number;
+  /**
+   * Reads values. The answer has one entry per request, in the same order: the value or the
+   * classified error of that request. A failure of the whole call throws a ProviderError.
+   * `onCall` is told of every API operation made, for the cost metrics.
+   */
+  getSecrets(
+    requests: RemoteRequest[],
+    onCall: (operation: string) => void,
+  ): Promise<(RemoteValue | ProviderError)[]>;
+  /** Checks the configuration and credentials against the store; throws ProviderError or StoreConfigError. */
+  validate(onCall: (operation: string) => void): Promise<void>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}
+
+/** Reads Kubernetes Secrets, for providers that take credentials or values from them. */
+export interface SecretReader {
+  /** The data of a Secret, or undefined when it does not exist. */
+  readSecret(
+    namespace: string,
+    name: string,
+  ): Promise<{ data: Record<string, Buffer>; resourceVersion: string } | undefined>;
+}
+
+/** What a provider is built from. */
+export interface ProviderContext {
+  store: { kind: 'SecretStore' | 'ClusterSecretStore'; name: string; namespace?: string };
+  secrets: SecretReader;
+}
+
+/** Builds providers of one kind; one registry line per provider. */
+export interface ProviderFactory {
+  /** The field under spec.provider this factory handles. */
+  readonly id: keyof StoreProvider;
+  create(spec: StoreProvider, context: ProviderContext): Promise<SecretsProvider>;
+}
