@@ -1,0 +1,93 @@
+import { parseArgs } from 'node:util';
+import type { LogLevel } from '../observability/logger.ts';
+
+/** The operator's settings, from flags with environment equivalents. Parsing has no side effects. */
+export interface OperatorConfig {
+  kubeconfig?: string;
+  metricsAddress: string;
+  healthAddress: string;
+  webhookAddress: string;
+  /** Watch only these namespaces; empty: all. */
+  namespaces: string[];
+  /** Where the operator keeps its own state (the data-hash key). */
+  operatorNamespace: string;
+  logLevel: LogLevel;
+  workers: number;
+  /** Identity of this replica, for Events and the audit trail. */
+  instance: string;
+}
+
+/** A flag, its environment variable, its default and what it means: the README's reference table. */
+export const FLAGS = {
+  kubeconfig: { env: 'KUBECONFIG', default: '', help: 'kubeconfig file; empty: in-cluster config' },
+  'metrics-addr': { env: 'MLSECRETS_METRICS_ADDR', default: ':8080', help: 'address of /metrics' },
+  'health-addr': { env: 'MLSECRETS_HEALTH_ADDR', default: ':8081', help: 'address of /healthz and /readyz' },
+  'webhook-addr': {
+    env: 'MLSECRETS_WEBHOOK_ADDR',
+    default: ':9443',
+    help: 'address of the pod webhook (TLS)',
+  },
+  namespaces: {
+    env: 'MLSECRETS_NAMESPACES',
+    default: '',
+    help: 'comma-separated namespaces to watch; empty: all',
+  },
+  'operator-namespace': {
+    env: 'POD_NAMESPACE',
+    default: 'mlsecrets-system',
+    help: "the operator's own namespace (holds its data-hash key)",
+  },
+  'log-level': { env: 'MLSECRETS_LOG_LEVEL', default: 'info', help: 'error, warn, info or debug' },
+  workers: { env: 'MLSECRETS_WORKERS', default: '8', help: 'concurrent reconciles' },
+  instance: {
+    env: 'POD_NAME',
+    default: '',
+    help: 'replica name for Events and audit; default: the host name',
+  },
+} as const;
+
+type FlagName = keyof typeof FLAGS;
+
+/** Parses argv and env; throws an Error naming the bad flag. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: string): OperatorConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.keys(FLAGS).map((name) => [name, { type: 'string' as const }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const get = (name: FlagName): string =>
+    (values[name] as string | undefined) ?? env[FLAGS[name].env] ?? FLAGS[name].default;
+  const logLevel = get('log-level');
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) {
+    throw new Error(`--log-level must be error, warn, info or debug, not "${logLevel}"`);
+  }
+  const workers = Number(get('workers'));
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+    throw new Error(`--workers must be a whole number from 1 to 256, not "${get('workers')}"`);
+  }
+  for (const name of ['metrics-addr', 'health-addr', 'webhook-addr'] as const) parseAddress(get(name), name);
+  return {
+    kubeconfig: get('kubeconfig') || undefined,
+    metricsAddress: get('metrics-addr'),
+    healthAddress: get('health-addr'),
+    webhookAddress: get('webhook-addr'),
+    namespaces: get('namespaces')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    operatorNamespace: get('operator-namespace'),
+    logLevel: logLevel as LogLevel,
+    workers,
+    instance: get('instance') || hostname,
+  };
+}
+
+/** ":8080" or "127.0.0.1:8080" into host and port ("0" picks a free port). */
+export function parseAddress(address: string, flag = 'address'): { host?: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(address);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535)
+    throw new Error(`--${flag} must look like ":8080" or "127.0.0.1:8080", not "${address}"`);
+  return { host: match[1] || undefined, port };
+}

@@ -1,0 +1,245 @@
+// Informers → work queue → workers → reconcilers (DESIGN.md §3 controller/).
+import type { Logger } from 'winston';
+import { findCondition } from '../api/conditions.ts';
+import { BINDING_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
+import { objectKey, type SecretBinding, type Store, type StoreKind } from '../api/types.ts';
+import type { KubeHttp } from '../kube/http.ts';
+import { Informer, type InformerHealth, type KubeObject } from '../kube/informer.ts';
+import { collectionPath, type SecretObject } from '../kube/kube-client.ts';
+import type { Clock } from './clock.ts';
+import { RetryLater, type ReconcileResult } from './secret-binding.reconciler.ts';
+import { WorkQueue, type Priority } from './work-queue.ts';
+
+/** What the manager runs for each kind of work key. */
+export interface Reconcilers {
+  binding(key: string): Promise<ReconcileResult>;
+  store(kind: StoreKind, namespace: string | undefined, name: string): Promise<ReconcileResult>;
+}
+
+export interface ManagerOptions {
+  http: KubeHttp;
+  clock: Clock;
+  logger: Logger;
+  /** Watch only these namespaces (ClusterSecretStores are always watched). Absent: all. */
+  namespaces?: string[];
+  workers?: number;
+  /** A watch silent for this long is restarted (bookmarks arrive about every minute). */
+  silenceLimitMs?: number;
+}
+
+const BINDING = 'b:';
+const STORE = 's:';
+const CLUSTER_STORE = 'c:';
+
+/**
+ * Keeps the informer caches, turns their events into work keys (with priority: never-synced
+ * bindings, spec changes and drift first), and runs a bounded pool of workers that call the
+ * reconcilers and schedule what they ask for.
+ */
+export class Manager {
+  readonly queue: WorkQueue;
+  private readonly options: ManagerOptions;
+  private readonly bindingInformers = new Map<string, Informer<SecretBinding & KubeObject>>();
+  private readonly storeInformers = new Map<string, Informer<Store & KubeObject>>();
+  private readonly clusterStores: Informer<Store & KubeObject>;
+  private readonly secretInformers = new Map<string, Informer<SecretObject>>();
+  private reconcilers?: Reconcilers;
+  private workers: Promise<void>[] = [];
+
+  constructor(options: ManagerOptions) {
+    this.options = options;
+    this.queue = new WorkQueue({ clock: options.clock });
+    const scopes = options.namespaces?.length ? options.namespaces : [''];
+    for (const ns of scopes) {
+      const namespace = ns || undefined;
+      this.bindingInformers.set(
+        ns,
+        this.informer(`secretbindings${ns ? `@${ns}` : ''}`, collectionPath('SecretBinding', namespace)),
+      );
+      this.storeInformers.set(
+        ns,
+        this.informer(`secretstores${ns ? `@${ns}` : ''}`, collectionPath('SecretStore', namespace)),
+      );
+      this.secretInformers.set(
+        ns,
+        this.informer(`managed-secrets${ns ? `@${ns}` : ''}`, collectionPath('Secret', namespace), {
+          labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+        }),
+      );
+    }
+    this.clusterStores = this.informer('clustersecretstores', collectionPath('ClusterSecretStore'));
+    this.wireEvents();
+  }
+
+  /** Starts the informers, waits for their first lists, then starts the workers. */
+  async start(reconcilers: Reconcilers): Promise<void> {
+    this.reconcilers = reconcilers;
+    await Promise.all(this.allInformers().map((i) => i.start()));
+    const count = this.options.workers ?? 8;
+    this.workers = Array.from({ length: count }, () => this.work());
+    this.options.logger.info('manager started', {
+      workers: count,
+      namespaces: this.options.namespaces ?? 'all',
+      bindings: this.bindings().length,
+    });
+  }
+
+  /** Stops taking work, lets running reconciles finish, stops the informers. */
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+    await Promise.all(this.allInformers().map((i) => i.stop()));
+  }
+
+  health(): InformerHealth[] {
+    return this.allInformers().map((i) => i.status());
+  }
+
+  /** Every informer, for health checks and tests that stop one by force. */
+  allInformers(): Informer<KubeObject>[] {
+    return [
+      ...this.bindingInformers.values(),
+      ...this.storeInformers.values(),
+      ...this.secretInformers.values(),
+      this.clusterStores,
+    ] as Informer<KubeObject>[];
+  }
+
+  getBinding(key: string): SecretBinding | undefined {
+    const namespace = key.slice(0, key.indexOf('/'));
+    return this.scoped(this.bindingInformers, namespace)?.get(key);
+  }
+
+  bindings(): SecretBinding[] {
+    return [...this.bindingInformers.values()].flatMap((i) => i.list());
+  }
+
+  getStore(kind: StoreKind, namespace: string | undefined, name: string): Store | undefined {
+    if (kind === 'ClusterSecretStore') return this.clusterStores.get(name);
+    return this.scoped(this.storeInformers, namespace ?? '')?.get(`${namespace}/${name}`);
+  }
+
+  getManagedSecret(namespace: string, name: string): SecretObject | undefined {
+    return this.scoped(this.secretInformers, namespace)?.get(`${namespace}/${name}`);
+  }
+
+  managedSecretsOf(namespace: string, bindingName: string): SecretObject[] {
+    const informer = this.scoped(this.secretInformers, namespace);
+    return (informer?.list() ?? []).filter(
+      (s) =>
+        s.metadata.namespace === namespace && s.metadata.annotations?.[BINDING_ANNOTATION] === bindingName,
+    );
+  }
+
+  private scoped<T extends KubeObject>(
+    informers: Map<string, Informer<T>>,
+    namespace: string,
+  ): Informer<T> | undefined {
+    return informers.get(namespace) ?? informers.get('');
+  }
+
+  private informer<T extends KubeObject>(
+    name: string,
+    path: string,
+    extra: { labelSelector?: string } = {},
+  ): Informer<T> {
+    return new Informer<T>({
+      name,
+      path,
+      http: this.options.http,
+      clock: this.options.clock,
+      logger: this.options.logger,
+      silenceLimitMs: this.options.silenceLimitMs,
+      ...extra,
+    });
+  }
+
+  private wireEvents(): void {
+    const enqueueBinding = (binding: SecretBinding, priority: Priority) =>
+      this.queue.add(BINDING + objectKey(binding.metadata), priority);
+    for (const informer of this.bindingInformers.values()) {
+      informer.on('add', (b) => enqueueBinding(b, neverSynced(b) ? 'high' : 'low'));
+      // Our own status writes come back as updates: only a spec change (generation) is work.
+      informer.on('update', (b, old) => {
+        if (b.metadata.generation !== old?.metadata.generation) enqueueBinding(b, 'high');
+      });
+      informer.on('delete', (b) => enqueueBinding(b, 'high'));
+    }
+    const onStore = (store: Store, old?: Store) => {
+      if (
+        old &&
+        old.metadata.generation === store.metadata.generation &&
+        store.metadata.deletionTimestamp === undefined
+      ) {
+        return;
+      }
+      const prefix = store.kind === 'ClusterSecretStore' ? CLUSTER_STORE : STORE;
+      this.queue.add(prefix + objectKey(store.metadata), 'high');
+      // Bindings on this store are re-evaluated: a store that appears or changes may fix them.
+      for (const binding of this.bindings()) {
+        const ref = binding.spec.storeRef;
+        const kind = ref.kind ?? 'SecretStore';
+        if (ref.name !== store.metadata.name || kind !== store.kind) continue;
+        if (kind === 'SecretStore' && binding.metadata.namespace !== store.metadata.namespace) continue;
+        enqueueBinding(binding, 'high');
+      }
+    };
+    for (const informer of [...this.storeInformers.values(), this.clusterStores]) {
+      informer.on('add', (s) => onStore(s));
+      informer.on('update', (s, old) => onStore(s, old));
+      informer.on('delete', (s) => onStore(s));
+    }
+    // A managed Secret edited or deleted by hand is restored now, not at the next refresh.
+    const onSecret = (secret: SecretObject) => {
+      const binding = secret.metadata.annotations?.[BINDING_ANNOTATION];
+      if (binding) this.queue.add(`${BINDING}${secret.metadata.namespace}/${binding}`, 'high');
+    };
+    for (const informer of this.secretInformers.values()) {
+      informer.on('update', onSecret);
+      informer.on('delete', onSecret);
+    }
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const item = await this.queue.get();
+      if (!item) return;
+      const { key } = item;
+      try {
+        const result = await this.dispatch(key);
+        this.queue.forget(key);
+        if (result.requeueAfterMs !== undefined)
+          this.queue.addAfter(key, Math.max(0, result.requeueAfterMs), 'low');
+      } catch (error) {
+        const delay = this.queue.addRateLimited(key, {
+          atLeastMs: error instanceof RetryLater ? error.atLeastMs : undefined,
+        });
+        const atMost = error instanceof RetryLater ? error.atMostMs : undefined;
+        if (atMost !== undefined && atMost < delay) this.queue.addAfter(key, Math.max(0, atMost), 'low');
+        if (!(error instanceof RetryLater)) {
+          this.options.logger.error('reconcile failed unexpectedly', {
+            key,
+            error: (error as Error)?.name,
+            delayMs: delay,
+          });
+        }
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private dispatch(key: string): Promise<ReconcileResult> {
+    const reconcilers = this.reconcilers!;
+    const rest = key.slice(2);
+    if (key.startsWith(BINDING)) return reconcilers.binding(rest);
+    if (key.startsWith(CLUSTER_STORE)) return reconcilers.store('ClusterSecretStore', undefined, rest);
+    const slash = rest.indexOf('/');
+    return reconcilers.store('SecretStore', rest.slice(0, slash), rest.slice(slash + 1));
+  }
+}
+
+function neverSynced(binding: SecretBinding): boolean {
+  const ready = findCondition(binding.status?.conditions, 'Ready');
+  return ready?.status !== 'True' || ready.observedGeneration !== binding.metadata.generation;
+}

@@ -1,0 +1,467 @@
+// Reconciles a SecretBinding into its managed Secret (DESIGN.md §3 "Reconcile").
+import type { Logger } from 'winston';
+import { findCondition, setCondition } from '../api/conditions.ts';
+import { effectiveLifetime, targetName, type EffectiveLifetime } from '../api/defaults.ts';
+import { DATA_HASH_ANNOTATION } from '../api/labels.ts';
+import { ConditionReason, EventReason } from '../api/reasons.ts';
+import {
+  API_VERSION,
+  objectKey,
+  splitKey,
+  type SecretBinding,
+  type SecretBindingStatus,
+} from '../api/types.ts';
+import {
+  assembleData,
+  remoteRequests,
+  validateBindingSpec,
+  type AssembledData,
+} from '../data/binding-data.ts';
+import type { DataHasher } from '../data/data-hash.ts';
+import type { Fetcher } from '../fetch/fetcher.ts';
+import type { EventRecorder, EventSubject } from '../kube/events.ts';
+import type { SecretObject, SecretWriter, StatusWriter } from '../kube/kube-client.ts';
+import { ProviderError } from '../providers/provider.port.ts';
+import { nextCronAt, nextDueAt, nextRefreshAt, refreshEpoch, renewalAt } from '../rotation/schedule.ts';
+import type { Clock } from './clock.ts';
+import { ReconcileError, toReconcileError } from './errors.ts';
+import {
+  desiredSecret,
+  driftOf,
+  foreignKeys,
+  formatTime,
+  issueOf,
+  ownedBy,
+  parseTime,
+  type Issue,
+} from './managed-secret.ts';
+import type { StoreDirectory } from './stores.ts';
+
+/** What a reconcile asks of the work queue. */
+export interface ReconcileResult {
+  /** Reconcile again after this long (the next refresh, renewal, rotation or expiry). */
+  requeueAfterMs?: number;
+}
+
+/** Thrown to ask for rate-limited backoff: a transient failure. */
+export class RetryLater extends Error {
+  readonly atLeastMs?: number;
+  readonly atMostMs?: number;
+  constructor(message: string, options: { atLeastMs?: number; atMostMs?: number } = {}) {
+    super(message);
+    this.name = 'RetryLater';
+    this.atLeastMs = options.atLeastMs;
+    this.atMostMs = options.atMostMs;
+  }
+}
+
+export interface SecretBindingReconcilerDeps {
+  clock: Clock;
+  logger: Logger;
+  getBinding(key: string): SecretBinding | undefined;
+  /** A managed Secret from the informer cache. */
+  getManagedSecret(namespace: string, name: string): SecretObject | undefined;
+  /** Managed Secrets whose binding annotation names `bindingName` in `namespace`. */
+  managedSecretsOf(namespace: string, bindingName: string): SecretObject[];
+  stores: Pick<StoreDirectory, 'storeFor' | 'handleFor'>;
+  fetcher: Pick<Fetcher, 'read'>;
+  secrets: SecretWriter;
+  status: StatusWriter;
+  events: EventRecorder;
+  hasher: DataHasher;
+}
+
+/** Why a Secret is (re)written, and the Event that says so. */
+type WriteCause =
+  | { event: 'Synced'; message: string }
+  | { event: 'Rotated' | 'Renewed' | 'DriftCorrected'; message: string }
+  | { event: undefined; message: string };
+
+export class SecretBindingReconciler {
+  private readonly deps: SecretBindingReconcilerDeps;
+  /**
+   * The refresh epoch and generation each binding last synced (memory only: after a restart
+   * every binding re-reads once, and writes nothing when nothing changed).
+   */
+  private readonly synced = new Map<string, { epoch: number; generation?: number }>();
+
+  constructor(deps: SecretBindingReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const binding = this.deps.getBinding(key);
+    if (!binding) {
+      this.synced.delete(key);
+      await this.removeSecretsOf(key);
+      return {};
+    }
+    if (binding.metadata.deletionTimestamp) return {};
+    const now = this.deps.clock.now();
+
+    let lifetime: EffectiveLifetime;
+    try {
+      lifetime = effectiveLifetime(binding);
+      validateBindingSpec(binding.spec);
+    } catch (error) {
+      const failure =
+        error instanceof ReconcileError || (error as { reason?: string }).reason
+          ? toReconcileError(error)
+          : new ReconcileError(ConditionReason.InvalidSpec, (error as Error).message, { retry: 'never' });
+      return this.failed(binding, undefined, undefined, failure, now);
+    }
+
+    const name = targetName(binding);
+    const namespace = binding.metadata.namespace!;
+    let existing = this.deps.getManagedSecret(namespace, name);
+    if (existing && !ownedBy(existing, binding))
+      return this.failed(binding, undefined, lifetime, conflict(name), now);
+
+    const previousIssue = existing ? issueOf(existing) : undefined;
+    const generation = binding.metadata.generation;
+    // Re-issue for a spec that was never synced successfully (the Ready condition records which).
+    const readyCondition = findCondition(binding.status?.conditions, 'Ready');
+    const generationChanged = !(
+      readyCondition?.status === 'True' && readyCondition.observedGeneration === generation
+    );
+    const epoch = refreshEpoch(now, lifetime.refreshMs);
+    const memory = this.synced.get(key);
+    const refreshDue = memory?.epoch !== epoch || memory.generation !== generation;
+    const renewalDue =
+      previousIssue !== undefined && now >= renewalAt(previousIssue.issuedAt, lifetime.ttlMs);
+    const rotationAt = parseTime(binding.status?.nextRotationAt);
+    const rotationDue =
+      lifetime.rotationSchedule !== undefined && rotationAt !== undefined && now >= rotationAt;
+    const looksIntact = existing !== undefined && previousIssue !== undefined;
+    if (looksIntact && !generationChanged && !refreshDue && !renewalDue && !rotationDue) {
+      const drift = driftOf(existing!, desiredSecret(binding, name, {}, previousIssue!), this.deps.hasher);
+      // Only the data hash can be checked without the values; everything else is compared below.
+      if (!drift) return { requeueAfterMs: this.nextDue(binding, lifetime, previousIssue!, now) - now };
+    }
+
+    let assembled: AssembledData;
+    try {
+      assembled = await this.fetch(binding, rotationDue ? now : epoch);
+    } catch (error) {
+      return this.failed(binding, existing, lifetime, toReconcileError(error), now);
+    }
+    this.synced.set(key, { epoch, generation });
+    const dataHash = this.deps.hasher.hash(assembled.data);
+
+    // A Secret of this name outside the managed cache is either foreign (never overwritten)
+    // or ours with its labels stripped.
+    if (!existing) {
+      const found = await this.deps.secrets.getSecret(namespace, name);
+      if (found && !ownedBy(found, binding))
+        return this.failed(binding, undefined, lifetime, conflict(name), now);
+      existing = found;
+    }
+
+    const everIssued = binding.status?.syncedAt !== undefined;
+    const { issue, cause } = this.decide({
+      binding,
+      lifetime,
+      existing,
+      previousIssue: existing ? issueOf(existing) : undefined,
+      dataHash,
+      generationChanged,
+      renewalDue,
+      rotationDue,
+      everIssued,
+      now,
+      name,
+    });
+    const desired = desiredSecret(binding, name, assembled.data, issue);
+    const drift = existing ? driftOf(existing, desired, this.deps.hasher) : 'it was missing';
+    const write = cause.event !== undefined || drift !== undefined;
+    if (write) {
+      await this.write(existing, desired);
+    }
+    const dataChanged = !existing || existing.metadata.annotations?.[DATA_HASH_ANNOTATION] !== dataHash;
+
+    const status = this.readyStatus(
+      binding,
+      lifetime,
+      name,
+      issue,
+      assembled,
+      dataChanged || !everIssued,
+      now,
+    );
+    await this.writeStatus(binding, status);
+    if (cause.event) {
+      this.event(binding, 'Normal', cause.event, cause.message);
+    } else if (drift && existing) {
+      this.event(binding, 'Normal', EventReason.DriftCorrected, `Secret "${name}" was restored: ${drift}`);
+    }
+    return { requeueAfterMs: this.nextDue(binding, lifetime, issue, now, status.nextRotationAt) - now };
+  }
+
+  /** Reads the remote values and builds the Secret data. */
+  private async fetch(binding: SecretBinding, notOlderThan: number): Promise<AssembledData> {
+    const store = this.deps.stores.storeFor(binding);
+    const handle = await this.deps.stores.handleFor(store);
+    const outcomes = await this.deps.fetcher.read(handle, remoteRequests(binding.spec), notOlderThan);
+    const values = new Map();
+    for (const [id, outcome] of outcomes) {
+      if (outcome instanceof ProviderError) throw outcome;
+      values.set(id, outcome);
+    }
+    return assembleData(binding.spec, values);
+  }
+
+  private decide(input: {
+    binding: SecretBinding;
+    lifetime: EffectiveLifetime;
+    existing?: SecretObject;
+    previousIssue?: Issue;
+    dataHash: string;
+    generationChanged: boolean;
+    renewalDue: boolean;
+    rotationDue: boolean;
+    everIssued: boolean;
+    now: number;
+    name: string;
+  }): { issue: Issue; cause: WriteCause } {
+    const { lifetime, previousIssue, dataHash, now, name } = input;
+    const fresh: Issue = { issuedAt: now, expiresAt: now + lifetime.ttlMs, dataHash };
+    const expires = `expires ${formatTime(fresh.expiresAt)}`;
+    if (!input.existing) {
+      if (!input.everIssued) {
+        return { issue: fresh, cause: { event: 'Synced', message: `Secret "${name}" issued; ${expires}` } };
+      }
+      // Deleted by hand: restore it without extending its lifetime.
+      const recorded = parseTime(input.binding.status?.expiresAt);
+      const keep = recorded !== undefined && recorded > now && input.binding.status?.dataHash === dataHash;
+      const issue = keep ? { issuedAt: recorded - lifetime.ttlMs, expiresAt: recorded, dataHash } : fresh;
+      return {
+        issue,
+        cause: { event: 'DriftCorrected', message: `Secret "${name}" was deleted and has been restored` },
+      };
+    }
+    if (input.rotationDue) {
+      return {
+        issue: fresh,
+        cause: {
+          event: 'Rotated',
+          message: `Secret "${name}" re-issued on schedule "${lifetime.rotationSchedule}"; ${expires}`,
+        },
+      };
+    }
+    if (!previousIssue || previousIssue.dataHash !== dataHash) {
+      return {
+        issue: fresh,
+        cause: { event: 'Synced', message: `Secret "${name}" updated with new data; ${expires}` },
+      };
+    }
+    if (input.generationChanged) {
+      return {
+        issue: fresh,
+        cause: { event: 'Synced', message: `Secret "${name}" re-issued for the changed spec; ${expires}` },
+      };
+    }
+    if (input.renewalDue) {
+      return { issue: fresh, cause: { event: 'Renewed', message: `Secret "${name}" renewed; ${expires}` } };
+    }
+    return { issue: previousIssue, cause: { event: undefined, message: '' } };
+  }
+
+  private async write(existing: SecretObject | undefined, desired: SecretObject): Promise<void> {
+    const { namespace, name } = desired.metadata as { namespace: string; name: string };
+    // A Secret's type is immutable: changing it means a new Secret.
+    if (existing && (existing.type ?? 'Opaque') !== desired.type) {
+      await this.deps.secrets.deleteSecret(namespace, name, existing.metadata.uid);
+      existing = undefined;
+    }
+    await this.deps.secrets.applySecret(desired);
+    if (existing) await this.deps.secrets.removeSecretKeys(namespace, name, foreignKeys(existing, desired));
+  }
+
+  private readyStatus(
+    binding: SecretBinding,
+    lifetime: EffectiveLifetime,
+    name: string,
+    issue: Issue,
+    assembled: AssembledData,
+    dataWritten: boolean,
+    now: number,
+  ): SecretBindingStatus {
+    const previous = binding.status ?? {};
+    const keys = Object.keys(assembled.data).length;
+    const message = `Secret "${name}" holds ${keys} key${keys === 1 ? '' : 's'}`;
+    const observedGeneration = binding.metadata.generation;
+    const ok = { status: 'True' as const, reason: ConditionReason.Synced, message, observedGeneration };
+    let conditions = setCondition(previous.conditions, { type: 'Ready', ...ok }, new Date(now));
+    conditions = setCondition(conditions, { type: 'Synced', ...ok }, new Date(now));
+    let nextRotationAt: string | undefined;
+    if (lifetime.rotationSchedule) {
+      const recorded = parseTime(previous.nextRotationAt);
+      const scheduleChanged = previous.observedGeneration !== binding.metadata.generation;
+      nextRotationAt =
+        recorded !== undefined && recorded > now && !scheduleChanged
+          ? previous.nextRotationAt
+          : formatTime(nextCronAt(lifetime.rotationSchedule, now, lifetime.timeZone));
+    }
+    return {
+      ...previous,
+      observedGeneration: binding.metadata.generation,
+      conditions,
+      secretName: name,
+      syncedAt: dataWritten || !previous.syncedAt ? formatTime(now) : previous.syncedAt,
+      expiresAt: formatTime(issue.expiresAt),
+      nextRotationAt,
+      sources: assembled.sources,
+      dataHash: issue.dataHash,
+    };
+  }
+
+  /**
+   * A failed reconcile: status says why, a Warning Event (only when the reason or message
+   * changed), the last good Secret kept, unless its ttl has passed and onExpiry says Delete.
+   */
+  private async failed(
+    binding: SecretBinding,
+    existing: SecretObject | undefined,
+    lifetime: EffectiveLifetime | undefined,
+    failure: ReconcileError,
+    now: number,
+  ): Promise<ReconcileResult> {
+    const previous = binding.status ?? {};
+    const issue = existing ? issueOf(existing) : undefined;
+    const expired = lifetime !== undefined && issue !== undefined && now >= issue.expiresAt;
+    let reason: string = failure.reason;
+    let message = failure.message;
+    if (expired && existing) {
+      reason = ConditionReason.Expired;
+      if (lifetime.onExpiry === 'Delete') {
+        await this.deps.secrets.deleteSecret(
+          existing.metadata.namespace!,
+          existing.metadata.name!,
+          existing.metadata.uid,
+        );
+        message = `Secret "${existing.metadata.name}" was deleted: its ttl passed without a successful renewal (${failure.reason}: ${failure.message})`;
+        this.event(
+          binding,
+          'Normal',
+          EventReason.Expired,
+          `Secret "${existing.metadata.name}" deleted: its ttl passed without a successful renewal`,
+        );
+      } else {
+        message = `Secret "${existing.metadata.name}" expired and is retained (onExpiry: Retain); renewal fails with ${failure.reason}: ${failure.message}`;
+      }
+    } else if (existing && issue) {
+      message = `${failure.message}; the last good Secret is kept until ${formatTime(issue.expiresAt)}`;
+    }
+    const before = findCondition(previous.conditions, 'Ready');
+    const observedGeneration = binding.metadata.generation;
+    let conditions = setCondition(
+      previous.conditions,
+      { type: 'Ready', status: 'False', reason, message, observedGeneration },
+      new Date(now),
+    );
+    conditions = setCondition(
+      conditions,
+      {
+        type: 'Synced',
+        status: 'False',
+        reason: failure.reason,
+        message: failure.message,
+        observedGeneration,
+      },
+      new Date(now),
+    );
+    await this.writeStatus(binding, {
+      ...previous,
+      observedGeneration: binding.metadata.generation,
+      conditions,
+    });
+    if (before?.reason !== reason || before?.message !== message || before?.status !== 'False') {
+      this.event(binding, 'Warning', failure.eventReason, failure.message);
+    }
+    this.deps.logger.info('binding not synced', {
+      binding: objectKey(binding.metadata),
+      reason: failure.reason,
+      detail: failure.message,
+    });
+
+    // Whatever the retry policy, come back when a kept Secret expires.
+    const expiryWait = issue && !expired ? issue.expiresAt - now : undefined;
+    if (failure.retry === 'backoff') {
+      throw new RetryLater(failure.message, { atLeastMs: failure.retryAfterMs, atMostMs: expiryWait });
+    }
+    const refreshWait =
+      failure.retry === 'refresh' && lifetime ? nextRefreshAt(now, lifetime.refreshMs) - now : undefined;
+    const wait = nextDueAt([refreshWait, expiryWait]);
+    return wait === undefined ? {} : { requeueAfterMs: wait };
+  }
+
+  private nextDue(
+    binding: SecretBinding,
+    lifetime: EffectiveLifetime,
+    issue: Issue,
+    now: number,
+    rotation?: string,
+  ): number {
+    return (
+      nextDueAt([
+        nextRefreshAt(now, lifetime.refreshMs),
+        Math.max(now + 1000, renewalAt(issue.issuedAt, lifetime.ttlMs)),
+        parseTime(rotation ?? binding.status?.nextRotationAt),
+      ]) ?? now + lifetime.refreshMs
+    );
+  }
+
+  private async writeStatus(binding: SecretBinding, status: SecretBindingStatus): Promise<void> {
+    if (sameJson(binding.status ?? {}, status)) return;
+    await this.deps.status.patchStatus(
+      'SecretBinding',
+      binding.metadata.namespace,
+      binding.metadata.name!,
+      status,
+    );
+  }
+
+  private async removeSecretsOf(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    if (!namespace) return;
+    for (const secret of this.deps.managedSecretsOf(namespace, name)) {
+      await this.deps.secrets.deleteSecret(namespace, secret.metadata.name!, secret.metadata.uid);
+    }
+  }
+
+  private event(binding: SecretBinding, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const subject: EventSubject = {
+      apiVersion: API_VERSION,
+      kind: 'SecretBinding',
+      namespace: binding.metadata.namespace,
+      name: binding.metadata.name!,
+      uid: binding.metadata.uid!,
+    };
+    this.deps.events.emit(subject, type, reason, message);
+  }
+}
+
+function conflict(name: string): ReconcileError {
+  return new ReconcileError(
+    ConditionReason.SecretConflict,
+    `Secret "${name}" exists and is not managed by this binding; mlsecrets never overwrites it (delete it or choose another target.name)`,
+    { retry: 'refresh' },
+  );
+}
+
+/** Deep equality of JSON-shaped values with key order ignored; undefined fields count as absent. */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return canonical(a) === canonical(b);
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>)
+            .filter(([, x]) => x !== undefined)
+            .sort(([x], [y]) => x.localeCompare(y)),
+        )
+      : v,
+  );
+}

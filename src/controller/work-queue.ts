@@ -1,0 +1,438 @@
+import type { Clock, TimerHandle } from './clock.ts';
+
+/**
+ * `high`: never-synced objects, spec changes, drift. `low`: routine refreshes. Every ready
+ * high key is handed out before any low key, so a new binding never waits behind thousands of
+ * scheduled refreshes.
+ */
+export type Priority = 'high' | 'low';
+
+/** Tuning for a {@link WorkQueue}; only the clock is required. */
+export interface WorkQueueOptions {
+  clock: Clock;
+  /** First retry delay of {@link WorkQueue.addRateLimited}. Default 500 ms. */
+  baseDelayMs?: number;
+  /** Ceiling of the exponential backoff. Default 300,000 ms (5 minutes). */
+  maxDelayMs?: number;
+  /** Fraction (0..1) by which a backoff delay is spread either way. Default 0.2 (±20%). */
+  jitter?: number;
+  /** Source of randomness in [0, 1) for the jitter; injectable so tests are exact. Default Math.random. */
+  random?: () => number;
+}
+
+/** Options of {@link WorkQueue.addRateLimited}. */
+export interface RateLimitedAddOptions {
+  /** A lower bound on the delay, e.g. a server's retry-after. Wins over the backoff ceiling. */
+  atLeastMs?: number;
+  /** Priority of the retry once it falls due. Default `low`: retries should not starve fresh work. */
+  priority?: Priority;
+}
+
+/** One key handed out by {@link WorkQueue.get}. */
+export interface WorkItem {
+  key: string;
+  priority: Priority;
+  /** Time from becoming ready to being handed out: the queue-wait metric. */
+  waitedMs: number;
+}
+
+/** A key in the ready queue. `seq` tells a live FIFO slot from one left behind by an upgrade or removal. */
+interface ReadyEntry {
+  priority: Priority;
+  readyAt: number;
+  seq: number;
+}
+
+interface Slot {
+  key: string;
+  seq: number;
+}
+
+interface DelayedEntry {
+  dueAt: number;
+  priority: Priority;
+  seq: number;
+}
+
+interface HeapNode {
+  dueAt: number;
+  key: string;
+  seq: number;
+}
+
+/**
+ * A FIFO with O(1) push and shift. Array.shift is O(n), which turns draining 100,000 keys
+ * quadratic, so the head moves along an index and the array is compacted now and then.
+ */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+}
+
+/** Min-heap of due times, ties broken by seq so equal due times fire in the order they were set. */
+class DueHeap {
+  nodes: HeapNode[] = [];
+
+  get size(): number {
+    return this.nodes.length;
+  }
+
+  peek(): HeapNode | undefined {
+    return this.nodes[0];
+  }
+
+  push(node: HeapNode): void {
+    const nodes = this.nodes;
+    nodes.push(node);
+    let i = nodes.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!DueHeap.#less(nodes[i]!, nodes[parent]!)) break;
+      [nodes[i], nodes[parent]] = [nodes[parent]!, nodes[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): HeapNode | undefined {
+    const nodes = this.nodes;
+    const top = nodes[0];
+    const last = nodes.pop();
+    if (top === undefined || last === undefined || nodes.length === 0) return top;
+    nodes[0] = last;
+    this.#siftDown(0);
+    return top;
+  }
+
+  /** Rebuilds from scratch (used to shed stale nodes); O(n). */
+  rebuild(nodes: HeapNode[]): void {
+    this.nodes = nodes;
+    for (let i = (nodes.length >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+  }
+
+  #siftDown(start: number): void {
+    const nodes = this.nodes;
+    let i = start;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let smallest = i;
+      if (left < nodes.length && DueHeap.#less(nodes[left]!, nodes[smallest]!)) smallest = left;
+      if (right < nodes.length && DueHeap.#less(nodes[right]!, nodes[smallest]!)) smallest = right;
+      if (smallest === i) return;
+      [nodes[i], nodes[smallest]] = [nodes[smallest]!, nodes[i]!];
+      i = smallest;
+    }
+  }
+
+  static #less(a: HeapNode, b: HeapNode): boolean {
+    return a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.seq < b.seq);
+  }
+}
+
+function higher(a: Priority, b: Priority): Priority {
+  return a === 'high' || b === 'high' ? 'high' : 'low';
+}
+
+/**
+ * A keyed, de-duplicating work queue with client-go / controller-runtime semantics:
+ * - a key is queued at most once; adding it again only raises its priority;
+ * - a key is never handed to two workers at once: re-added while being processed, it is
+ *   queued again when {@link done} is called;
+ * - delayed adds sit in one min-heap behind a single timer, so 100,000 scheduled refreshes cost
+ *   one timer and O(log n) per add, not 100,000 timers;
+ * - per-key exponential backoff with jitter for failures.
+ *
+ * Hand-out is deferred to a microtask, so keys added in the same synchronous burst (an informer's
+ * initial list, a timer flushing many due keys) are ordered by priority before any worker sees them.
+ */
+export class WorkQueue {
+  readonly #clock: Clock;
+  readonly #baseDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #jitter: number;
+  readonly #random: () => number;
+
+  #seq = 0;
+  readonly #ready = new Map<string, ReadyEntry>();
+  readonly #high = new Fifo<Slot>();
+  readonly #low = new Fifo<Slot>();
+  /** Keys a worker holds, with the priority of a re-add that arrived meanwhile (undefined: none). */
+  readonly #processing = new Map<string, Priority | undefined>();
+  readonly #delayed = new Map<string, DelayedEntry>();
+  readonly #heap = new DueHeap();
+  readonly #failures = new Map<string, number>();
+  readonly #waiters = new Fifo<(item: WorkItem | undefined) => void>();
+  #waiterCount = 0;
+  #dispatchScheduled = false;
+  #timer: { handle: TimerHandle; dueAt: number } | undefined;
+  #shutDown = false;
+
+  constructor(options: WorkQueueOptions) {
+    const { clock, baseDelayMs = 500, maxDelayMs = 300_000, jitter = 0.2, random = Math.random } = options;
+    if (!(baseDelayMs >= 0) || !Number.isFinite(baseDelayMs)) {
+      throw new RangeError(`WorkQueue: baseDelayMs must be a finite number >= 0, got ${baseDelayMs}`);
+    }
+    if (!(maxDelayMs >= baseDelayMs) || !Number.isFinite(maxDelayMs)) {
+      throw new RangeError(`WorkQueue: maxDelayMs must be finite and >= baseDelayMs, got ${maxDelayMs}`);
+    }
+    if (!(jitter >= 0 && jitter <= 1))
+      throw new RangeError(`WorkQueue: jitter must be in [0, 1], got ${jitter}`);
+    this.#clock = clock;
+    this.#baseDelayMs = baseDelayMs;
+    this.#maxDelayMs = maxDelayMs;
+    this.#jitter = jitter;
+    this.#random = random;
+  }
+
+  /**
+   * Makes `key` ready now. Already queued: stays one entry, raised to the higher priority.
+   * Being processed: marked dirty and queued again on {@link done}. Ignored after {@link shutDown}.
+   */
+  add(key: string, priority: Priority = 'low'): void {
+    if (this.#shutDown) return;
+    if (this.#processing.has(key)) {
+      const dirty = this.#processing.get(key);
+      this.#processing.set(key, dirty === undefined ? priority : higher(dirty, priority));
+      return;
+    }
+    const queued = this.#ready.get(key);
+    if (queued !== undefined) {
+      if (queued.priority === 'low' && priority === 'high') {
+        // The old low slot goes stale (seq mismatch) and is skipped when reached.
+        queued.priority = 'high';
+        queued.seq = ++this.#seq;
+        this.#high.push({ key, seq: queued.seq });
+      }
+      return;
+    }
+    this.#enqueue(key, priority, this.#clock.now());
+  }
+
+  /**
+   * Adds `key` after `delayMs`. If the key already waits for an earlier time, that earlier time
+   * wins (the priority is still raised); `delayMs <= 0` is {@link add}.
+   */
+  addAfter(key: string, delayMs: number, priority: Priority = 'low'): void {
+    if (this.#shutDown) return;
+    if (!(delayMs > 0)) {
+      this.add(key, priority);
+      return;
+    }
+    if (delayMs === Infinity) return; // "never": holding a heap node for it would only leak
+    const dueAt = this.#clock.now() + delayMs;
+    const existing = this.#delayed.get(key);
+    if (existing !== undefined) {
+      existing.priority = higher(existing.priority, priority);
+      if (existing.dueAt <= dueAt) return;
+    }
+    const seq = ++this.#seq;
+    this.#delayed.set(key, { dueAt, priority: existing?.priority ?? priority, seq });
+    this.#heap.push({ dueAt, key, seq });
+    this.#compactHeap();
+    this.#arm();
+  }
+
+  /**
+   * Re-adds `key` after a per-key exponential backoff: `base * 2^failures`, spread by ±jitter and
+   * capped at the maximum, but never shorter than `atLeastMs` (a server's retry-after is honoured
+   * even beyond the cap). Counts one more failure for the key.
+   * @returns the delay used, in ms.
+   */
+  addRateLimited(key: string, options: RateLimitedAddOptions = {}): number {
+    const failures = this.#failures.get(key) ?? 0;
+    this.#failures.set(key, failures + 1);
+    // 2^failures stays finite however often a key fails; the cap applies right after anyway.
+    const exponential = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(failures, 64));
+    const spread = 1 + this.#jitter * (2 * this.#random() - 1);
+    let delay = Math.round(Math.min(this.#maxDelayMs, exponential * spread));
+    if (options.atLeastMs !== undefined && options.atLeastMs > delay) delay = Math.ceil(options.atLeastMs);
+    this.addAfter(key, delay, options.priority ?? 'low');
+    return delay;
+  }
+
+  /** Resets the failure count of `key`; call after a successful reconcile. */
+  forget(key: string): void {
+    this.#failures.delete(key);
+  }
+
+  /** How many times in a row `key` has been rate-limited since the last {@link forget}. */
+  failures(key: string): number {
+    return this.#failures.get(key) ?? 0;
+  }
+
+  /**
+   * The next ready key: every high before any low, FIFO within a priority. The key counts as
+   * being processed until {@link done}. Resolves undefined once the queue is shut down (keys
+   * still queued are dropped: reconciles are level-based and the next leader redoes them).
+   */
+  get(): Promise<WorkItem | undefined> {
+    if (this.#shutDown) return Promise.resolve(undefined);
+    if (this.#waiterCount === 0) {
+      const item = this.#takeNext();
+      if (item !== undefined) return Promise.resolve(item);
+    }
+    return new Promise((resolve) => {
+      this.#waiters.push(resolve);
+      this.#waiterCount++;
+    });
+  }
+
+  /** Marks `key` finished; if it was re-added while processing, it is queued again now. */
+  done(key: string): void {
+    if (!this.#processing.has(key)) return;
+    const dirty = this.#processing.get(key);
+    this.#processing.delete(key);
+    if (dirty !== undefined && !this.#shutDown) this.#enqueue(key, dirty, this.#clock.now());
+  }
+
+  /**
+   * Forgets `key` entirely (its object was deleted): ready and delayed entries and failure count.
+   * A worker still processing it finishes, but the key is not queued again afterwards.
+   */
+  remove(key: string): void {
+    this.#ready.delete(key);
+    this.#failures.delete(key);
+    if (this.#processing.has(key)) this.#processing.set(key, undefined);
+    if (this.#delayed.delete(key) && !this.#shutDown) this.#arm();
+  }
+
+  /** Ready keys waiting for a worker: the queue-depth metric. */
+  len(): number {
+    return this.#ready.size;
+  }
+
+  /** Keys waiting for their delay to pass. */
+  delayedLen(): number {
+    return this.#delayed.size;
+  }
+
+  /** Keys handed out and not yet {@link done}. */
+  processingLen(): number {
+    return this.#processing.size;
+  }
+
+  /** Whether {@link shutDown} has been called. */
+  isShutDown(): boolean {
+    return this.#shutDown;
+  }
+
+  /** Wakes every waiting {@link get} with undefined, stops the timer and ignores further adds. */
+  shutDown(): void {
+    if (this.#shutDown) return;
+    this.#shutDown = true;
+    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer.handle);
+    this.#timer = undefined;
+    this.#ready.clear();
+    this.#high.clear();
+    this.#low.clear();
+    this.#delayed.clear();
+    this.#heap.rebuild([]);
+    for (let resolve = this.#waiters.shift(); resolve !== undefined; resolve = this.#waiters.shift()) {
+      resolve(undefined);
+    }
+    this.#waiterCount = 0;
+  }
+
+  #enqueue(key: string, priority: Priority, readyAt: number): void {
+    const seq = ++this.#seq;
+    this.#ready.set(key, { priority, readyAt, seq });
+    (priority === 'high' ? this.#high : this.#low).push({ key, seq });
+    this.#scheduleDispatch();
+  }
+
+  #takeNext(): WorkItem | undefined {
+    const slot = this.#shiftLive(this.#high) ?? this.#shiftLive(this.#low);
+    if (slot === undefined) return undefined;
+    const entry = this.#ready.get(slot.key)!;
+    this.#ready.delete(slot.key);
+    this.#processing.set(slot.key, undefined);
+    return { key: slot.key, priority: entry.priority, waitedMs: this.#clock.now() - entry.readyAt };
+  }
+
+  #shiftLive(fifo: Fifo<Slot>): Slot | undefined {
+    for (let slot = fifo.shift(); slot !== undefined; slot = fifo.shift()) {
+      if (this.#ready.get(slot.key)?.seq === slot.seq) return slot;
+    }
+    return undefined;
+  }
+
+  #scheduleDispatch(): void {
+    if (this.#dispatchScheduled || this.#waiterCount === 0) return;
+    this.#dispatchScheduled = true;
+    queueMicrotask(() => {
+      this.#dispatchScheduled = false;
+      while (this.#waiterCount > 0 && !this.#shutDown) {
+        const item = this.#takeNext();
+        if (item === undefined) return;
+        this.#waiterCount--;
+        this.#waiters.shift()!(item);
+      }
+    });
+  }
+
+  /** Points the single timer at the earliest live due time. */
+  #arm(): void {
+    this.#dropStaleTop();
+    const top = this.#heap.peek();
+    if (top === undefined) {
+      if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer.handle);
+      this.#timer = undefined;
+      return;
+    }
+    if (this.#timer !== undefined) {
+      if (this.#timer.dueAt <= top.dueAt) return;
+      this.#clock.clearTimer(this.#timer.handle);
+    }
+    const handle = this.#clock.setTimer(() => this.#onTimer(), top.dueAt - this.#clock.now());
+    this.#timer = { handle, dueAt: top.dueAt };
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    if (this.#shutDown) return;
+    const now = this.#clock.now();
+    for (let top = this.#heap.peek(); top !== undefined && top.dueAt <= now; top = this.#heap.peek()) {
+      this.#heap.pop();
+      const entry = this.#delayed.get(top.key);
+      if (entry?.seq !== top.seq) continue;
+      this.#delayed.delete(top.key);
+      this.add(top.key, entry.priority);
+    }
+    // A real timer may fire a millisecond early; then nothing was due and this simply re-arms.
+    this.#arm();
+  }
+
+  #dropStaleTop(): void {
+    for (let top = this.#heap.peek(); top !== undefined; top = this.#heap.peek()) {
+      if (this.#delayed.get(top.key)?.seq === top.seq) return;
+      this.#heap.pop();
+    }
+  }
+
+  /** Re-scheduling a key earlier leaves its old node behind; shed them before they pile up. */
+  #compactHeap(): void {
+    if (this.#heap.size <= 2 * this.#delayed.size + 1024) return;
+    this.#heap.rebuild(
+      [...this.#delayed].map(([key, entry]) => ({ dueAt: entry.dueAt, key, seq: entry.seq })),
+    );
+  }
+}

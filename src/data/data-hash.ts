@@ -1,0 +1,34 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * HMAC-SHA256 of Secret data under a per-install key: equal data gives equal hashes, so the
+ * operator detects change and drift (and status can show it) without storing or exposing a
+ * value. A plain hash would let anyone who reads status test guesses of a short secret.
+ */
+export class DataHasher {
+  private readonly key: Buffer;
+
+  constructor(key: Buffer) {
+    if (key.length < 32) throw new Error('the data-hash key must be at least 32 bytes');
+    this.key = key;
+  }
+
+  /** Hash of a data map; key order does not matter. */
+  hash(data: Record<string, Buffer>): string {
+    const mac = createHmac('sha256', this.key);
+    for (const name of Object.keys(data).sort()) {
+      const value = data[name]!;
+      // Length prefixes keep {a:"bc"} and {ab:"c"} apart.
+      mac.update(`${Buffer.byteLength(name)}:${name}:${value.length}:`);
+      mac.update(value);
+    }
+    return `hmac-sha256:${mac.digest('hex')}`;
+  }
+
+  /** Hash of a Secret's base64 data as the API serves it. */
+  hashEncoded(data: Record<string, string> | undefined): string {
+    return this.hash(
+      Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+    );
+  }
+}

@@ -1,0 +1,88 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FetchObserver, StoreHandle } from '../fetch/fetcher.ts';
+
+/**
+ * The operator's Prometheus series. Labels are low-cardinality by design: store, provider,
+ * operation, kind and reason — never a secret key, binding name or value.
+ */
+export class OperatorMetrics implements FetchObserver {
+  readonly registry = new Registry();
+  readonly providerCalls = new Counter({
+    name: 'mlsecrets_provider_calls_total',
+    help: 'Provider API calls by store, provider and operation (the cost figure).',
+    labelNames: ['store', 'provider', 'operation'] as const,
+    registers: [this.registry],
+  });
+  readonly readsSaved = new Counter({
+    name: 'mlsecrets_provider_reads_saved_total',
+    help: 'Remote reads served from the shared cache or an in-flight read instead of a provider call.',
+    labelNames: ['store'] as const,
+    registers: [this.registry],
+  });
+  readonly providerLatencyHistogram = new Histogram({
+    name: 'mlsecrets_provider_request_duration_seconds',
+    help: 'Provider call latency.',
+    labelNames: ['store', 'operation'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly reconciles = new Counter({
+    name: 'mlsecrets_reconcile_total',
+    help: 'Reconciles by kind and outcome.',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'mlsecrets_workqueue_depth',
+    help: 'Keys ready to be reconciled.',
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  providerCall(store: StoreHandle, operation: string): void {
+    this.providerCalls.inc({ store: store.label, provider: store.provider.name, operation });
+  }
+
+  providerLatency(store: StoreHandle, operation: string, ms: number): void {
+    this.providerLatencyHistogram.observe({ store: store.label, operation }, ms / 1000);
+  }
+
+  readSaved(store: StoreHandle): void {
+    this.readsSaved.inc({ store: store.label });
+  }
+
+  /** Total provider calls, optionally for one operation: the figure tests and the bench read. */
+  async callCount(operation?: string): Promise<number> {
+    const metric = await this.providerCalls.get();
+    return metric.values
+      .filter((v) => !operation || v.labels.operation === operation)
+      .reduce((sum, v) => sum + v.value, 0);
+  }
+}
+
+/** Serves /metrics in the Prometheus text format; resolves with the bound port. */
+export async function serveMetrics(
+  address: { host?: string; port: number },
+  registry: Registry,
+): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer((req, res) => {
+    if ((req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404).end('not found\n');
+      return;
+    }
+    registry
+      .metrics()
+      .then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text))
+      .catch(() => res.writeHead(500).end('metrics unavailable\n'));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, resolve);
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}

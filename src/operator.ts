@@ -1,0 +1,140 @@
+// Assembles the operator from its parts. main.ts calls it with real settings; integration
+// tests call it in-process, with their own namespaces and sometimes a manual clock.
+import type http from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import { parseAddress, type OperatorConfig } from './config/config.ts';
+import { systemClock, type Clock } from './controller/clock.ts';
+import { Manager } from './controller/manager.ts';
+import { SecretBindingReconciler } from './controller/secret-binding.reconciler.ts';
+import { SecretStoreReconciler } from './controller/secret-store.reconciler.ts';
+import { StoreDirectory } from './controller/stores.ts';
+import { DataHasher } from './data/data-hash.ts';
+import { Fetcher } from './fetch/fetcher.ts';
+import { KubeEventRecorder } from './kube/events.ts';
+import { KubeHttp } from './kube/http.ts';
+import { loadInstallKey } from './kube/install-key.ts';
+import { KubeClient } from './kube/kube-client.ts';
+import { informersLive, informersSynced, serveHealth } from './observability/health.ts';
+import { OperatorMetrics, serveMetrics } from './observability/metrics.ts';
+import { ProviderRegistry, defaultFactories } from './providers/registry.ts';
+import type { ProviderFactory } from './providers/provider.port.ts';
+
+export interface OperatorOptions {
+  config: OperatorConfig;
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  clock?: Clock;
+  providers?: ProviderFactory[];
+  /** Serve /healthz, /readyz and /metrics (off for tests that do not read them). */
+  serve?: boolean;
+  /** How long a quiet watch is trusted (tests shorten it). */
+  silenceLimitMs?: number;
+}
+
+/** A running operator: its manager, its metrics, and how to stop it. */
+export class Operator {
+  readonly manager: Manager;
+  readonly metrics: OperatorMetrics;
+  readonly kube: KubeClient;
+  private readonly options: OperatorOptions;
+  private readonly servers: http.Server[] = [];
+  /** Ports actually bound (":0" picks a free one). */
+  readonly ports: { health?: number; metrics?: number } = {};
+
+  constructor(options: OperatorOptions) {
+    this.options = options;
+    const clock = options.clock ?? systemClock;
+    const http = new KubeHttp(options.kubeConfig);
+    this.kube = new KubeClient(http);
+    this.metrics = new OperatorMetrics({ defaultMetrics: options.serve ?? false });
+    this.manager = new Manager({
+      http,
+      clock,
+      logger: options.logger,
+      namespaces: options.config.namespaces,
+      workers: options.config.workers,
+      silenceLimitMs: options.silenceLimitMs,
+    });
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this.options;
+    const clock = this.options.clock ?? systemClock;
+    const http = new KubeHttp(this.options.kubeConfig);
+    const silenceBound = 2 * (this.options.silenceLimitMs ?? 5 * 60_000);
+    if (this.options.serve ?? true) {
+      const live = informersLive(
+        () => this.manager.health(),
+        () => clock.now(),
+        silenceBound,
+      );
+      const health = await serveHealth(parseAddress(config.healthAddress), {
+        live: [live],
+        ready: [informersSynced(() => this.manager.health())],
+      });
+      const metrics = await serveMetrics(parseAddress(config.metricsAddress), this.metrics.registry);
+      this.servers.push(health.server, metrics.server);
+      this.ports.health = health.port;
+      this.ports.metrics = metrics.port;
+    }
+    const hasher = new DataHasher(await loadInstallKey(http, config.operatorNamespace));
+    const events = new KubeEventRecorder({ http, clock, logger, instance: config.instance });
+    const stores = new StoreDirectory({
+      lookup: this.manager,
+      registry: new ProviderRegistry(this.options.providers ?? defaultFactories),
+      secrets: this.kube,
+      clock,
+      logger,
+    });
+    const fetcher = new Fetcher({ clock, logger, observer: this.metrics });
+    const bindings = new SecretBindingReconciler({
+      clock,
+      logger,
+      getBinding: (key) => this.manager.getBinding(key),
+      getManagedSecret: (ns, name) => this.manager.getManagedSecret(ns, name),
+      managedSecretsOf: (ns, name) => this.manager.managedSecretsOf(ns, name),
+      stores,
+      fetcher,
+      secrets: this.kube,
+      status: this.kube,
+      events,
+      hasher,
+    });
+    const storeReconciler = new SecretStoreReconciler({
+      clock,
+      logger,
+      getStore: (kind, ns, name) => this.manager.getStore(kind, ns, name),
+      stores,
+      status: this.kube,
+      events,
+    });
+    await this.manager.start({
+      binding: (key) => this.counted('SecretBinding', bindings.reconcile(key)),
+      store: (kind, ns, name) => this.counted(kind, storeReconciler.reconcile(kind, ns, name)),
+    });
+    logger.info('operator started', {
+      instance: config.instance,
+      namespaces: config.namespaces.length ? config.namespaces : 'all',
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.manager.stop();
+    await Promise.all(this.servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    this.options.logger.info('operator stopped');
+  }
+
+  private async counted<T>(kind: string, work: Promise<T>): Promise<T> {
+    try {
+      const result = await work;
+      this.metrics.reconciles.inc({ kind, outcome: 'success' });
+      return result;
+    } catch (error) {
+      this.metrics.reconciles.inc({ kind, outcome: 'error' });
+      throw error;
+    } finally {
+      this.metrics.queueDepth.set(this.manager.queue.len());
+    }
+  }
+}
