@@ -48,7 +48,8 @@ export interface AssembledData {
  * spec.data key wins over the same key extracted from a JSON value.
  */
 export function assembleData(spec: SecretBindingSpec, values: Map<string, RemoteValue>): AssembledData {
-  const data: Record<string, Buffer> = {};
+  // No prototype: a field named "__proto__" must become a key, not replace the prototype.
+  const data: Record<string, Buffer> = Object.create(null) as Record<string, Buffer>;
   const lookup = (key: string, version?: string): RemoteValue => {
     const value = values.get(requestId(version ? { key, version } : { key }));
     if (!value) throw new Error(`internal: remote value "${key}" was not fetched`);

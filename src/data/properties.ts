@@ -22,10 +22,12 @@ export type DecodingStrategy = 'None' | 'Base64' | 'Base64URL' | 'Auto';
  */
 export function selectProperty(remote: RemoteValue, property: string): Buffer {
   if (remote.fields) {
-    const field = remote.fields[property];
+    // Own fields only: "constructor" or "__proto__" must not reach Object.prototype.
+    const own = (name: string) => (Object.hasOwn(remote.fields!, name) ? remote.fields![name] : undefined);
+    const field = own(property);
     if (field !== undefined) return field;
     const dot = property.indexOf('.');
-    const head = dot > 0 ? remote.fields[property.slice(0, dot)] : undefined;
+    const head = dot > 0 ? own(property.slice(0, dot)) : undefined;
     if (head === undefined)
       throw new DataError('PropertyNotFound', `key "${remote.key}" has no field "${property}"`);
     return pickJsonPath(parseJson(head, remote.key), property.slice(dot + 1), remote.key, property);

@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureControlPlaneBinaries, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { startGcpEmulator, startMoto, type Emulator } from './emulators.ts';
-import { TEST_ENV } from './test-env.ts';
+import { OPERATOR_NAMESPACE, TEST_ENV } from './test-env.ts';
 
 /** What global-teardown needs to stop; jest shares globalThis between the two. */
 export interface HarnessState {
@@ -41,6 +42,34 @@ export default async function globalSetup(): Promise<void> {
   process.env[TEST_ENV.workDir] = dir;
   process.env[TEST_ENV.motoEndpoint] = moto.endpoint;
   process.env[TEST_ENV.gcpEndpoint] = gcp.endpoint;
+  // CRDs and the operator's namespace, as an install would leave them.
+  execFileSync(
+    'kubectl',
+    ['--kubeconfig', controlPlane.kubeconfigPath, 'apply', '-f', path.join(repoRoot, 'crds')],
+    {
+      stdio: 'ignore',
+    },
+  );
+  execFileSync(
+    'kubectl',
+    ['--kubeconfig', controlPlane.kubeconfigPath, 'create', 'namespace', OPERATOR_NAMESPACE],
+    {
+      stdio: 'ignore',
+    },
+  );
+  execFileSync(
+    'kubectl',
+    [
+      '--kubeconfig',
+      controlPlane.kubeconfigPath,
+      'wait',
+      '--for=condition=Established',
+      '--timeout=30s',
+      '-f',
+      path.join(repoRoot, 'crds'),
+    ],
+    { stdio: 'ignore' },
+  );
   console.log(
     `[harness] control plane and emulators ready in ${((Date.now() - begin) / 1000).toFixed(1)}s (logs: ${dir})`,
   );

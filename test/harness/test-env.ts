@@ -13,3 +13,6 @@ export function testEnv(name: keyof typeof TEST_ENV): string {
   if (!value) throw new Error(`${TEST_ENV[name]} is not set: run integration tests through jest (npm test)`);
   return value;
 }
+
+/** The namespace in-process operators keep their state in; global-setup creates it. */
+export const OPERATOR_NAMESPACE = 'mlsecrets-system';

@@ -1,0 +1,54 @@
+import { PassThrough } from 'node:stream';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadConfig } from '../../src/config/config.ts';
+import type { Clock } from '../../src/controller/clock.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { Operator } from '../../src/operator.ts';
+import { testKubeConfig } from './kube.ts';
+import { OPERATOR_NAMESPACE } from './test-env.ts';
+
+export interface TestOperator {
+  operator: Operator;
+  /** Every log line the operator wrote, for assertions and the leak scan. */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the operator in this test process against the run's control plane, watching only
+ * `namespaces` so test files never see each other's bindings.
+ */
+export async function startTestOperator(options: {
+  namespaces: string[];
+  clock?: Clock;
+  kubeConfig?: KubeConfig;
+  serve?: boolean;
+  silenceLimitMs?: number;
+  workers?: number;
+}): Promise<TestOperator> {
+  const logs: string[] = [];
+  const stream = new PassThrough();
+  stream.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  const config = loadConfig(
+    [
+      `--namespaces=${options.namespaces.join(',')}`,
+      `--operator-namespace=${OPERATOR_NAMESPACE}`,
+      '--health-addr=127.0.0.1:0',
+      '--metrics-addr=127.0.0.1:0',
+      '--log-level=debug',
+      `--workers=${options.workers ?? 4}`,
+    ],
+    {},
+    'test-operator',
+  );
+  const operator = new Operator({
+    config,
+    kubeConfig: options.kubeConfig ?? testKubeConfig(),
+    logger: createLogger('debug', stream),
+    clock: options.clock,
+    serve: options.serve ?? false,
+    silenceLimitMs: options.silenceLimitMs,
+  });
+  await operator.start();
+  return { operator, logs, stop: () => operator.stop() };
+}
