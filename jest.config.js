@@ -18,6 +18,8 @@ const common = {
 };
 
 export default {
+  // Integration tests wait on a real API server; unit tests finish far sooner either way.
+  testTimeout: 60_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {

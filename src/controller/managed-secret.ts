@@ -106,5 +106,7 @@ export function driftOf(
 
 /** Keys someone added to a managed Secret; server-side apply leaves fields it does not own. */
 export function foreignKeys(existing: SecretObject, desired: SecretObject): string[] {
-  return Object.keys(existing.data ?? {}).filter((k) => !(k in (desired.data ?? {})));
+  const wanted = desired.data ?? {};
+  // Own keys only: `in` would find "constructor" or "toString" on Object.prototype.
+  return Object.keys(existing.data ?? {}).filter((k) => !Object.hasOwn(wanted, k));
 }

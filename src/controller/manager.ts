@@ -6,7 +6,7 @@ import { objectKey, type SecretBinding, type Store, type StoreKind } from '../ap
 import type { KubeHttp } from '../kube/http.ts';
 import { Informer, type InformerHealth, type KubeObject } from '../kube/informer.ts';
 import { collectionPath, type SecretObject } from '../kube/kube-client.ts';
-import type { Clock } from './clock.ts';
+import { systemClock, type Clock } from './clock.ts';
 import { RetryLater, type ReconcileResult } from './secret-binding.reconciler.ts';
 import { WorkQueue, type Priority } from './work-queue.ts';
 
@@ -147,7 +147,9 @@ export class Manager {
       name,
       path,
       http: this.options.http,
-      clock: this.options.clock,
+      // Watches live in real time whatever clock schedules the work: a manual clock in a test
+      // must not stall a watch's backoff or trip its watchdog.
+      clock: systemClock,
       logger: this.options.logger,
       silenceLimitMs: this.options.silenceLimitMs,
       ...extra,

@@ -230,8 +230,14 @@ export class SecretBindingReconciler {
       if (!input.everIssued) {
         return { issue: fresh, cause: { event: 'Synced', message: `Secret "${name}" issued; ${expires}` } };
       }
-      // Deleted by hand: restore it without extending its lifetime.
       const recorded = parseTime(input.binding.status?.expiresAt);
+      if (recorded !== undefined && recorded <= now) {
+        return {
+          issue: fresh,
+          cause: { event: 'Synced', message: `Secret "${name}" issued again after it expired; ${expires}` },
+        };
+      }
+      // Deleted by hand: restore it without extending its lifetime.
       const keep = recorded !== undefined && recorded > now && input.binding.status?.dataHash === dataHash;
       const issue = keep ? { issuedAt: recorded - lifetime.ttlMs, expiresAt: recorded, dataHash } : fresh;
       return {
@@ -351,6 +357,10 @@ export class SecretBindingReconciler {
       }
     } else if (existing && issue) {
       message = `${failure.message}; the last good Secret is kept until ${formatTime(issue.expiresAt)}`;
+    } else if (!existing && lifetime?.onExpiry === 'Delete' && isPast(previous.expiresAt, now)) {
+      // Deleted at expiry earlier: the binding stays Expired until a renewal succeeds.
+      reason = ConditionReason.Expired;
+      message = `the Secret expired at ${previous.expiresAt} and was deleted; renewal fails with ${failure.reason}: ${failure.message}`;
     }
     const before = findCondition(previous.conditions, 'Ready');
     const observedGeneration = binding.metadata.generation;
@@ -439,6 +449,11 @@ export class SecretBindingReconciler {
     };
     this.deps.events.emit(subject, type, reason, message);
   }
+}
+
+function isPast(time: string | undefined, now: number): boolean {
+  const ms = parseTime(time);
+  return ms !== undefined && ms <= now;
 }
 
 function conflict(name: string): ReconcileError {

@@ -131,10 +131,14 @@ test('a spec change is applied at once', async () => {
     },
   );
   expect(Object.keys(data!)).toEqual(['ONLY_TOKEN']);
-  await eventually(() => getBinding(c, team, 'finetune'), (b) => b.status?.observedGeneration === 2, {
-    timeoutMs: 3_000,
-    what: 'status for generation 2',
-  });
+  await eventually(
+    () => getBinding(c, team, 'finetune'),
+    (b) => b.status?.observedGeneration === 2,
+    {
+      timeoutMs: 3_000,
+      what: 'status for generation 2',
+    },
+  );
 });
 
 test('a Secret edited or deleted by hand is restored within seconds, with DriftCorrected', async () => {
