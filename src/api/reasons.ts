@@ -30,6 +30,7 @@ export const ConditionReason = {
   InvalidValue: 'InvalidValue',
   SecretTooLarge: 'SecretTooLarge',
   SecretConflict: 'SecretConflict',
+  SecretWriteFailed: 'SecretWriteFailed',
   AccessDenied: 'AccessDenied',
   Throttled: 'Throttled',
   ProviderUnavailable: 'ProviderUnavailable',

@@ -633,6 +633,10 @@ export interface SecretBindingStatus {
    */
   syncedAt?: string;
   /**
+   * When the current Secret was issued; renewals and rotations issue it again.
+   */
+  issuedAt?: string;
+  /**
    * When the current Secret expires unless renewed.
    */
   expiresAt?: string;

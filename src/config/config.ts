@@ -56,8 +56,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     strict: true,
     allowPositionals: false,
   });
+  // An empty environment variable counts as unset, as in most tools.
   const get = (name: FlagName): string =>
-    (values[name] as string | undefined) ?? env[FLAGS[name].env] ?? FLAGS[name].default;
+    (values[name] as string | undefined) ?? (env[FLAGS[name].env] || FLAGS[name].default);
   const logLevel = get('log-level');
   if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) {
     throw new Error(`--log-level must be error, warn, info or debug, not "${logLevel}"`);

@@ -2,7 +2,6 @@
 import type { Logger } from 'winston';
 import { findCondition, setCondition } from '../api/conditions.ts';
 import { effectiveLifetime, targetName, type EffectiveLifetime } from '../api/defaults.ts';
-import { DATA_HASH_ANNOTATION } from '../api/labels.ts';
 import { ConditionReason, EventReason } from '../api/reasons.ts';
 import {
   API_VERSION,
@@ -114,29 +113,30 @@ export class SecretBindingReconciler {
     const name = targetName(binding);
     const namespace = binding.metadata.namespace!;
     let existing = this.deps.getManagedSecret(namespace, name);
+    if (!existing) {
+      // Outside the managed cache: foreign (never overwritten) or ours with its labels stripped.
+      // Checked before reading the store, so a conflict costs no provider call.
+      existing = await this.deps.secrets.getSecret(namespace, name);
+    }
     if (existing && !ownedBy(existing, binding))
       return this.failed(binding, undefined, lifetime, conflict(name), now);
 
-    const previousIssue = existing ? issueOf(existing) : undefined;
+    const previousIssue = recordedIssue(binding, existing);
     const generation = binding.metadata.generation;
-    // Re-issue for a spec that was never synced successfully (the Ready condition records which).
-    const readyCondition = findCondition(binding.status?.conditions, 'Ready');
-    const generationChanged = !(
-      readyCondition?.status === 'True' && readyCondition.observedGeneration === generation
-    );
     const epoch = refreshEpoch(now, lifetime.refreshMs);
     const memory = this.synced.get(key);
     const refreshDue = memory?.epoch !== epoch || memory.generation !== generation;
     const renewalDue =
       previousIssue !== undefined && now >= renewalAt(previousIssue.issuedAt, lifetime.ttlMs);
+    const ttlChanged =
+      previousIssue !== undefined && previousIssue.expiresAt - previousIssue.issuedAt !== lifetime.ttlMs;
     const rotationAt = parseTime(binding.status?.nextRotationAt);
     const rotationDue =
       lifetime.rotationSchedule !== undefined && rotationAt !== undefined && now >= rotationAt;
-    const looksIntact = existing !== undefined && previousIssue !== undefined;
-    if (looksIntact && !generationChanged && !refreshDue && !renewalDue && !rotationDue) {
-      const drift = driftOf(existing!, desiredSecret(binding, name, {}, previousIssue!), this.deps.hasher);
-      // Only the data hash can be checked without the values; everything else is compared below.
-      if (!drift) return { requeueAfterMs: this.nextDue(binding, lifetime, previousIssue!, now) - now };
+    if (existing && previousIssue && !refreshDue && !renewalDue && !rotationDue && !ttlChanged) {
+      // Nothing is due: only drift (checked without the values, by hash) would need a write.
+      const drift = driftOf(existing, desiredSecret(binding, name, {}, previousIssue), this.deps.hasher);
+      if (!drift) return { requeueAfterMs: this.nextDue(binding, lifetime, previousIssue, now) - now };
     }
 
     let assembled: AssembledData;
@@ -145,55 +145,43 @@ export class SecretBindingReconciler {
     } catch (error) {
       return this.failed(binding, existing, lifetime, toReconcileError(error), now);
     }
-    this.synced.set(key, { epoch, generation });
     const dataHash = this.deps.hasher.hash(assembled.data);
-
-    // A Secret of this name outside the managed cache is either foreign (never overwritten)
-    // or ours with its labels stripped.
-    if (!existing) {
-      const found = await this.deps.secrets.getSecret(namespace, name);
-      if (found && !ownedBy(found, binding))
-        return this.failed(binding, undefined, lifetime, conflict(name), now);
-      existing = found;
-    }
-
-    const everIssued = binding.status?.syncedAt !== undefined;
     const { issue, cause } = this.decide({
       binding,
       lifetime,
       existing,
-      previousIssue: existing ? issueOf(existing) : undefined,
+      previousIssue,
       dataHash,
-      generationChanged,
+      ttlChanged,
       renewalDue,
       rotationDue,
-      everIssued,
       now,
       name,
     });
     const desired = desiredSecret(binding, name, assembled.data, issue);
-    const drift = existing ? driftOf(existing, desired, this.deps.hasher) : 'it was missing';
-    const write = cause.event !== undefined || drift !== undefined;
-    if (write) {
-      await this.write(existing, desired);
+    const drift = existing ? driftOf(existing, desired, this.deps.hasher) : undefined;
+    if (cause.event !== undefined || drift !== undefined) {
+      try {
+        await this.write(existing, desired);
+      } catch (error) {
+        return this.failed(binding, existing, lifetime, writeFailed(name, error), now);
+      }
     }
-    const dataChanged = !existing || existing.metadata.annotations?.[DATA_HASH_ANNOTATION] !== dataHash;
-
-    const status = this.readyStatus(
-      binding,
-      lifetime,
-      name,
-      issue,
-      assembled,
-      dataChanged || !everIssued,
-      now,
-    );
+    const dataWritten = previousIssue?.dataHash !== dataHash;
+    const status = this.readyStatus(binding, lifetime, name, issue, assembled, dataWritten, now);
     await this.writeStatus(binding, status);
     if (cause.event) {
       this.event(binding, 'Normal', cause.event, cause.message);
-    } else if (drift && existing) {
-      this.event(binding, 'Normal', EventReason.DriftCorrected, `Secret "${name}" was restored: ${drift}`);
+    } else if (drift) {
+      // A spec change (labels, type, annotations of the target) is not drift.
+      const specChanged = (memory?.generation ?? binding.status?.observedGeneration) !== generation;
+      if (specChanged)
+        this.event(binding, 'Normal', EventReason.Synced, `Secret "${name}" updated for the changed spec`);
+      else
+        this.event(binding, 'Normal', EventReason.DriftCorrected, `Secret "${name}" was restored: ${drift}`);
     }
+    // Only now is this epoch done: a failed write or status patch above is retried in full.
+    this.synced.set(key, { epoch, generation });
     return { requeueAfterMs: this.nextDue(binding, lifetime, issue, now, status.nextRotationAt) - now };
   }
 
@@ -216,10 +204,9 @@ export class SecretBindingReconciler {
     existing?: SecretObject;
     previousIssue?: Issue;
     dataHash: string;
-    generationChanged: boolean;
+    ttlChanged: boolean;
     renewalDue: boolean;
     rotationDue: boolean;
-    everIssued: boolean;
     now: number;
     name: string;
   }): { issue: Issue; cause: WriteCause } {
@@ -227,19 +214,17 @@ export class SecretBindingReconciler {
     const fresh: Issue = { issuedAt: now, expiresAt: now + lifetime.ttlMs, dataHash };
     const expires = `expires ${formatTime(fresh.expiresAt)}`;
     if (!input.existing) {
-      if (!input.everIssued) {
+      if (!previousIssue) {
         return { issue: fresh, cause: { event: 'Synced', message: `Secret "${name}" issued; ${expires}` } };
       }
-      const recorded = parseTime(input.binding.status?.expiresAt);
-      if (recorded !== undefined && recorded <= now) {
+      if (previousIssue.expiresAt <= now) {
         return {
           issue: fresh,
           cause: { event: 'Synced', message: `Secret "${name}" issued again after it expired; ${expires}` },
         };
       }
       // Deleted by hand: restore it without extending its lifetime.
-      const keep = recorded !== undefined && recorded > now && input.binding.status?.dataHash === dataHash;
-      const issue = keep ? { issuedAt: recorded - lifetime.ttlMs, expiresAt: recorded, dataHash } : fresh;
+      const issue = previousIssue.dataHash === dataHash ? previousIssue : { ...previousIssue, dataHash };
       return {
         issue,
         cause: { event: 'DriftCorrected', message: `Secret "${name}" was deleted and has been restored` },
@@ -260,10 +245,10 @@ export class SecretBindingReconciler {
         cause: { event: 'Synced', message: `Secret "${name}" updated with new data; ${expires}` },
       };
     }
-    if (input.generationChanged) {
+    if (input.ttlChanged) {
       return {
         issue: fresh,
-        cause: { event: 'Synced', message: `Secret "${name}" re-issued for the changed spec; ${expires}` },
+        cause: { event: 'Synced', message: `Secret "${name}" re-issued for the new ttl; ${expires}` },
       };
     }
     if (input.renewalDue) {
@@ -299,21 +284,18 @@ export class SecretBindingReconciler {
     const ok = { status: 'True' as const, reason: ConditionReason.Synced, message, observedGeneration };
     let conditions = setCondition(previous.conditions, { type: 'Ready', ...ok }, new Date(now));
     conditions = setCondition(conditions, { type: 'Synced', ...ok }, new Date(now));
-    let nextRotationAt: string | undefined;
-    if (lifetime.rotationSchedule) {
-      const recorded = parseTime(previous.nextRotationAt);
-      const scheduleChanged = previous.observedGeneration !== binding.metadata.generation;
-      nextRotationAt =
-        recorded !== undefined && recorded > now && !scheduleChanged
-          ? previous.nextRotationAt
-          : formatTime(nextCronAt(lifetime.rotationSchedule, now, lifetime.timeZone));
-    }
+    // The next occurrence after now: equal to the recorded one while the schedule is unchanged,
+    // and right at once after a schedule change (even one made while the store was down).
+    const nextRotationAt = lifetime.rotationSchedule
+      ? formatTime(nextCronAt(lifetime.rotationSchedule, now, lifetime.timeZone))
+      : undefined;
     return {
       ...previous,
       observedGeneration: binding.metadata.generation,
       conditions,
       secretName: name,
       syncedAt: dataWritten || !previous.syncedAt ? formatTime(now) : previous.syncedAt,
+      issuedAt: formatTime(issue.issuedAt),
       expiresAt: formatTime(issue.expiresAt),
       nextRotationAt,
       sources: assembled.sources,
@@ -333,7 +315,8 @@ export class SecretBindingReconciler {
     now: number,
   ): Promise<ReconcileResult> {
     const previous = binding.status ?? {};
-    const issue = existing ? issueOf(existing) : undefined;
+    // Expiry is judged by the operator's own record (status), not by annotations anyone can edit.
+    const issue = existing ? recordedIssue(binding, existing) : undefined;
     const expired = lifetime !== undefined && issue !== undefined && now >= issue.expiresAt;
     let reason: string = failure.reason;
     let message = failure.message;
@@ -427,7 +410,7 @@ export class SecretBindingReconciler {
       'SecretBinding',
       binding.metadata.namespace,
       binding.metadata.name!,
-      status,
+      mergePatchOf(binding.status ?? {}, status),
     );
   }
 
@@ -449,6 +432,38 @@ export class SecretBindingReconciler {
     };
     this.deps.events.emit(subject, type, reason, message);
   }
+}
+
+/**
+ * The issue on record: the status the operator wrote (annotations can be edited by anyone
+ * who can edit the Secret, and must not extend its life), else the Secret's annotations.
+ */
+function recordedIssue(binding: SecretBinding, existing: SecretObject | undefined): Issue | undefined {
+  const status = binding.status;
+  const issuedAt = parseTime(status?.issuedAt);
+  const expiresAt = parseTime(status?.expiresAt);
+  if (issuedAt !== undefined && expiresAt !== undefined && status?.dataHash) {
+    return { issuedAt, expiresAt, dataHash: status.dataHash };
+  }
+  return existing ? issueOf(existing) : undefined;
+}
+
+/** A JSON merge patch from `previous` to `next`: fields that disappear are set to null. */
+export function mergePatchOf(previous: object, next: object): Record<string, unknown> {
+  const patch: Record<string, unknown> = { ...next };
+  for (const key of Object.keys(previous)) {
+    if ((next as Record<string, unknown>)[key] === undefined) patch[key] = null;
+  }
+  return patch;
+}
+
+function writeFailed(name: string, error: unknown): ReconcileError {
+  const status = (error as { status?: number }).status;
+  return new ReconcileError(
+    ConditionReason.SecretWriteFailed,
+    `writing Secret "${name}" failed${status ? ` (the Kubernetes API answered HTTP ${status})` : ''}`,
+    { eventReason: EventReason.ProviderError, retry: 'backoff' },
+  );
 }
 
 function isPast(time: string | undefined, now: number): boolean {

@@ -8,7 +8,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import type { StatusWriter } from '../kube/kube-client.ts';
 import type { Clock } from './clock.ts';
 import { toReconcileError } from './errors.ts';
-import { RetryLater, sameJson, type ReconcileResult } from './secret-binding.reconciler.ts';
+import { mergePatchOf, RetryLater, sameJson, type ReconcileResult } from './secret-binding.reconciler.ts';
 import type { StoreDirectory } from './stores.ts';
 
 export interface SecretStoreReconcilerDeps {
@@ -99,6 +99,11 @@ export class SecretStoreReconciler {
 
   private async writeStatus(store: Store, status: SecretStoreStatus): Promise<void> {
     if (sameJson(store.status ?? {}, status)) return;
-    await this.deps.status.patchStatus(store.kind, store.metadata.namespace, store.metadata.name!, status);
+    await this.deps.status.patchStatus(
+      store.kind,
+      store.metadata.namespace,
+      store.metadata.name!,
+      mergePatchOf(store.status ?? {}, status),
+    );
   }
 }

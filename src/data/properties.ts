@@ -65,7 +65,8 @@ export function decode(value: Buffer, strategy: DecodingStrategy | undefined, wh
       const text = value.toString('utf8').trim();
       if (text.length > 0 && text.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(text))
         return Buffer.from(text, 'base64');
-      if (text.length > 0 && /^[A-Za-z0-9_-]+={0,2}$/.test(text) && /[-_]/.test(text))
+      // Like ESO: base64url only when padded to whole quanta, so "my-api-key" stays text.
+      if (text.length > 0 && text.length % 4 === 0 && /^[A-Za-z0-9_-]+={0,2}$/.test(text))
         return Buffer.from(text, 'base64url');
       return value;
     }

@@ -274,6 +274,9 @@ export const secretBindingStatus: Schema = obj(
     conditions,
     secretName: str('The managed Secret.'),
     syncedAt: str('When the current data was written.', { format: 'date-time' }),
+    issuedAt: str('When the current Secret was issued; renewals and rotations issue it again.', {
+      format: 'date-time',
+    }),
     expiresAt: str('When the current Secret expires unless renewed.', { format: 'date-time' }),
     nextRotationAt: str('The next scheduled rotation.', { format: 'date-time' }),
     sources: arrayOf(

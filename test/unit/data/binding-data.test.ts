@@ -169,7 +169,10 @@ describe('assembleData', () => {
         data: [{ secretKey: 'password', remoteRef: { key: 'ml/override', property: 'pw' } }],
         dataFrom: [{ extract: { key: 'ml/db' } }],
       }),
-      values(jsonValue('ml/db', { user: 'u', password: 'from-extract' }), jsonValue('ml/override', { pw: 'explicit' })),
+      values(
+        jsonValue('ml/db', { user: 'u', password: 'from-extract' }),
+        jsonValue('ml/override', { pw: 'explicit' }),
+      ),
     );
     expect(asText(result.data)).toEqual({ user: 'u', password: 'explicit' });
   });

@@ -1,0 +1,132 @@
+import { FLAGS, loadConfig, parseAddress } from '../../../src/config/config.ts';
+
+const HOST = 'node-1';
+
+describe('loadConfig', () => {
+  test('defaults with no flags and no environment', () => {
+    expect(loadConfig([], {}, HOST)).toEqual({
+      kubeconfig: undefined,
+      metricsAddress: ':8080',
+      healthAddress: ':8081',
+      webhookAddress: ':9443',
+      namespaces: [],
+      operatorNamespace: 'mlsecrets-system',
+      logLevel: 'info',
+      workers: 8,
+      instance: HOST,
+    });
+  });
+
+  test('environment variables are used', () => {
+    const config = loadConfig(
+      [],
+      {
+        KUBECONFIG: '/tmp/kc',
+        MLSECRETS_METRICS_ADDR: '127.0.0.1:9090',
+        MLSECRETS_HEALTH_ADDR: ':0',
+        MLSECRETS_WEBHOOK_ADDR: '0.0.0.0:8443',
+        MLSECRETS_NAMESPACES: 'a,b',
+        POD_NAMESPACE: 'ops',
+        MLSECRETS_LOG_LEVEL: 'debug',
+        MLSECRETS_WORKERS: '3',
+        POD_NAME: 'mlsecrets-abc',
+      },
+      HOST,
+    );
+    expect(config).toEqual({
+      kubeconfig: '/tmp/kc',
+      metricsAddress: '127.0.0.1:9090',
+      healthAddress: ':0',
+      webhookAddress: '0.0.0.0:8443',
+      namespaces: ['a', 'b'],
+      operatorNamespace: 'ops',
+      logLevel: 'debug',
+      workers: 3,
+      instance: 'mlsecrets-abc',
+    });
+  });
+
+  test('a flag beats its environment variable', () => {
+    const env = { MLSECRETS_LOG_LEVEL: 'debug', MLSECRETS_WORKERS: '3', MLSECRETS_METRICS_ADDR: ':1' };
+    const config = loadConfig(['--log-level', 'warn', '--workers=16', '--metrics-addr', ':2'], env, HOST);
+    expect(config.logLevel).toBe('warn');
+    expect(config.workers).toBe(16);
+    expect(config.metricsAddress).toBe(':2');
+  });
+
+  test('namespaces are split on commas, trimmed, and empties dropped', () => {
+    expect(loadConfig(['--namespaces', ' ml-a , ml-b,,  ,ml-c '], {}, HOST).namespaces).toEqual([
+      'ml-a',
+      'ml-b',
+      'ml-c',
+    ]);
+    expect(loadConfig(['--namespaces', ''], { MLSECRETS_NAMESPACES: 'x' }, HOST).namespaces).toEqual([]);
+  });
+
+  test.each([['trace'], ['INFO'], ['']])('log level %j is rejected naming --log-level', (level) => {
+    expect(() => loadConfig(['--log-level', level], {}, HOST)).toThrow(/--log-level/);
+  });
+
+  test('a bad log level from the environment is rejected too', () => {
+    expect(() => loadConfig([], { MLSECRETS_LOG_LEVEL: 'verbose' }, HOST)).toThrow(/--log-level.*"verbose"/);
+  });
+
+  test.each(['0', '257', '1.5', 'many', '-1', ''])('workers %j is rejected naming --workers', (workers) => {
+    expect(() => loadConfig([`--workers=${workers}`], {}, HOST)).toThrow(/--workers/);
+  });
+
+  test.each(['1', '256'])('workers %j is accepted', (workers) => {
+    expect(loadConfig(['--workers', workers], {}, HOST).workers).toBe(Number(workers));
+  });
+
+  test.each([
+    ['metrics-addr', '8080'],
+    ['health-addr', 'localhost'],
+    ['webhook-addr', ':99999'],
+    ['metrics-addr', ':port'],
+  ])('--%s %j is rejected naming the flag', (flag, address) => {
+    expect(() => loadConfig([`--${flag}`, address], {}, HOST)).toThrow(`--${flag}`);
+  });
+
+  test('a bad address from the environment names the flag', () => {
+    expect(() => loadConfig([], { MLSECRETS_WEBHOOK_ADDR: 'nope' }, HOST)).toThrow(/--webhook-addr.*"nope"/);
+  });
+
+  test('an unknown flag or a positional argument is rejected', () => {
+    expect(() => loadConfig(['--no-such-flag', 'x'], {}, HOST)).toThrow();
+    expect(() => loadConfig(['positional'], {}, HOST)).toThrow();
+  });
+
+  test('an empty kubeconfig means in-cluster (undefined); an empty instance falls back to the host', () => {
+    const config = loadConfig(['--kubeconfig', '', '--instance', ''], {}, HOST);
+    expect(config.kubeconfig).toBeUndefined();
+    expect(config.instance).toBe(HOST);
+  });
+
+  test('loading does not touch process.env', () => {
+    const before = { ...process.env };
+    loadConfig(['--log-level', 'debug'], {}, HOST);
+    expect(process.env).toEqual(before);
+  });
+
+  test('every flag has an environment variable and a default', () => {
+    for (const [name, flag] of Object.entries(FLAGS)) {
+      expect([name, typeof flag.env, typeof flag.default]).toEqual([name, 'string', 'string']);
+    }
+  });
+});
+
+describe('parseAddress', () => {
+  test('host and port, or port alone', () => {
+    expect(parseAddress(':8080')).toEqual({ host: undefined, port: 8080 });
+    expect(parseAddress('127.0.0.1:9443')).toEqual({ host: '127.0.0.1', port: 9443 });
+    expect(parseAddress(':0')).toEqual({ host: undefined, port: 0 });
+    expect(parseAddress('[::1]:80')).toEqual({ host: '[::1]', port: 80 });
+  });
+
+  test('rejects a missing or out-of-range port, naming the flag and the input', () => {
+    expect(() => parseAddress('8080', 'metrics-addr')).toThrow('--metrics-addr must look like');
+    expect(() => parseAddress(':65536', 'x')).toThrow('":65536"');
+    expect(() => parseAddress('host:', 'x')).toThrow();
+  });
+});
