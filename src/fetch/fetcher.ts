@@ -30,6 +30,7 @@ export interface FetchObserver {
 type Outcome = RemoteValue | ProviderError;
 
 interface CacheEntry {
+  request: RemoteRequest;
   value: RemoteValue;
   fetchedAt: number;
   usedAt: number;
@@ -37,7 +38,11 @@ interface CacheEntry {
 
 interface Pending {
   request: RemoteRequest;
+  /** The freshness the asker needs; read-ahead refreshes entries older than this. */
+  notOlderThan: number;
   resolve: (outcome: Outcome) => void;
+  /** Read ahead, not asked for: refreshing it must not count as a use. */
+  readAhead?: boolean;
 }
 
 /**
@@ -54,6 +59,8 @@ export class Fetcher {
   private readonly observer?: FetchObserver;
   private readonly logger: Logger;
   private readonly cache = new Map<string, CacheEntry>();
+  /** Cache keys by store id, for read-ahead. */
+  private readonly keysByStore = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, Promise<Outcome>>();
   private readonly pending = new Map<string, { store: StoreHandle; items: Pending[] }>();
   private readonly maxIdleMs: number;
@@ -88,20 +95,25 @@ export class Fetcher {
           this.observer?.readSaved(store);
           return flying;
         }
-        const promise = this.enqueue(store, request).finally(() => this.inFlight.delete(key));
-        this.inFlight.set(key, promise);
-        return promise;
+        return this.track(key, this.enqueue(store, request, notOlderThan));
       }),
     );
     return new Map(requests.map((request, i) => [requestId(request), answers[i]!]));
   }
 
   /** Forgets every value of a store (its spec or credentials changed). */
-  forgetStore(storeIdPrefix: string): void {
-    for (const key of this.cache.keys()) if (key.startsWith(storeIdPrefix)) this.cache.delete(key);
+  forgetStore(storeId: string): void {
+    for (const key of this.keysByStore.get(storeId) ?? []) this.cache.delete(key);
+    this.keysByStore.delete(storeId);
   }
 
-  private enqueue(store: StoreHandle, request: RemoteRequest): Promise<Outcome> {
+  private track(key: string, promise: Promise<Outcome>): Promise<Outcome> {
+    const tracked = promise.finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, tracked);
+    return tracked;
+  }
+
+  private enqueue(store: StoreHandle, request: RemoteRequest, notOlderThan: number): Promise<Outcome> {
     return new Promise((resolve) => {
       let batch = this.pending.get(store.id);
       if (!batch) {
@@ -113,12 +125,13 @@ export class Fetcher {
           void this.flush(batch!.store, batch!.items);
         });
       }
-      batch.items.push({ request, resolve });
+      batch.items.push({ request, notOlderThan, resolve });
     });
   }
 
   private async flush(store: StoreHandle, items: Pending[]): Promise<void> {
     const size = Math.max(1, store.provider.maxBatch);
+    this.readAhead(store, items, size);
     const chunks: Pending[][] = [];
     for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
     await Promise.all(chunks.map((chunk) => this.call(store, chunk)));
@@ -155,20 +168,67 @@ export class Fetcher {
         if (outcome.category === 'Throttled' && outcome.retryAfterMs)
           store.limiter.penalise(outcome.retryAfterMs);
       } else {
-        this.cache.set(cacheKey(store, pending.request), {
-          value: outcome,
-          fetchedAt: started,
-          usedAt: finished,
-        });
+        const usedAt = pending.readAhead
+          ? (this.cache.get(cacheKey(store, pending.request))?.usedAt ?? started)
+          : finished;
+        this.remember(store, pending.request, { value: outcome, fetchedAt: started, usedAt });
       }
       pending.resolve(outcome);
     });
   }
 
+  /**
+   * Fills the spare room of the last batch with values of this store that are stale for the
+   * epoch being served and were used lately: the bindings that need them are about to ask.
+   * A full refresh of K remote secrets then costs about K / batch size calls instead of one
+   * call per few bindings, and never a call more than the asks themselves need.
+   */
+  private readAhead(store: StoreHandle, items: Pending[], size: number): void {
+    const batchable = store.provider.batchable?.bind(store.provider);
+    if (size <= 1 || !batchable) return;
+    let spare = Math.ceil(items.length / size) * size - items.length;
+    if (spare === 0) return;
+    const horizon = Math.max(...items.map((p) => p.notOlderThan));
+    const asked = new Set(items.map((p) => cacheKey(store, p.request)));
+    const candidates = [...(this.keysByStore.get(store.id) ?? [])]
+      .map((key) => ({ key, entry: this.cache.get(key) }))
+      .filter(
+        (c): c is { key: string; entry: CacheEntry } =>
+          c.entry !== undefined &&
+          c.entry.fetchedAt < horizon &&
+          !asked.has(c.key) &&
+          !this.inFlight.has(c.key) &&
+          batchable(c.entry.request),
+      )
+      .sort((a, b) => b.entry.usedAt - a.entry.usedAt);
+    for (const { key, entry } of candidates) {
+      if (spare-- <= 0) break;
+      // Tracked as in flight, so a binding that asks meanwhile joins this read.
+      void this.track(
+        key,
+        new Promise<Outcome>((resolve) =>
+          items.push({ request: entry.request, notOlderThan: horizon, resolve, readAhead: true }),
+        ),
+      );
+    }
+  }
+
+  private remember(store: StoreHandle, request: RemoteRequest, entry: Omit<CacheEntry, 'request'>): void {
+    const key = cacheKey(store, request);
+    this.cache.set(key, { request, ...entry });
+    let keys = this.keysByStore.get(store.id);
+    if (!keys) this.keysByStore.set(store.id, (keys = new Set()));
+    keys.add(key);
+  }
+
   private sweep(now: number): void {
     if (now - this.lastSweep < 60_000) return;
     this.lastSweep = now;
-    for (const [key, entry] of this.cache) if (now - entry.usedAt > this.maxIdleMs) this.cache.delete(key);
+    for (const [key, entry] of this.cache) {
+      if (now - entry.usedAt <= this.maxIdleMs) continue;
+      this.cache.delete(key);
+      for (const keys of this.keysByStore.values()) keys.delete(key);
+    }
   }
 }
 

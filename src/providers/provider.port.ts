@@ -74,6 +74,40 @@ export interface SecretsProvider {
   validate(onCall: (operation: string) => void): Promise<void>;
   /** Releases connections. */
   close(): Promise<void>;
+  /**
+   * Whether `getSecrets` reads this request together with others in one API call (AWS
+   * BatchGetSecretValue, GetParameters). The fetch layer may read such requests ahead, since
+   * adding one to a call costs nothing; absent means none is.
+   */
+  batchable?(request: RemoteRequest): boolean;
+  /**
+   * Asks the store to rotate the secret now (AWS RotateSecret), for `rotateInStore`. Throws a
+   * ProviderError; absent when the store cannot rotate.
+   */
+  rotate?(key: string, onCall: (operation: string) => void): Promise<void>;
+  /**
+   * Mints short-lived credentials for a role with the store's own credentials (AWS STS
+   * AssumeRole), for `generators.awsSTS`. Throws a ProviderError; absent when the store has no
+   * such thing.
+   */
+  assumeRole?(input: AssumeRoleInput, onCall: (operation: string) => void): Promise<TemporaryCredentials>;
+}
+
+/** What `SecretsProvider.assumeRole` is asked for. */
+export interface AssumeRoleInput {
+  roleArn: string;
+  /** Lifetime of the credentials; the store bounds it (AWS: 900 s up to the role's maximum). */
+  durationSeconds: number;
+  /** Shows in the cloud's audit trail (CloudTrail) as who used the credentials. */
+  sessionName: string;
+}
+
+/** Credentials minted by `SecretsProvider.assumeRole`: values, never to be logged. */
+export interface TemporaryCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: Date;
 }
 
 /** Reads Kubernetes Secrets, for providers that take credentials or values from them. */

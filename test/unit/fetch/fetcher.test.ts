@@ -22,6 +22,10 @@ type Answer = (request: RemoteRequest) => RemoteValue | ProviderError;
 class FakeProvider implements SecretsProvider {
   readonly name = 'fake';
   readonly maxBatch: number;
+  /** Unversioned requests can share a batch call (as Secrets Manager's BatchGetSecretValue). */
+  batchable(request: RemoteRequest): boolean {
+    return request.version === undefined;
+  }
   readonly calls: RemoteRequest[][] = [];
   answer: Answer;
   /** Thrown by the next calls instead of answering (a whole-call failure). */
@@ -213,6 +217,43 @@ describe('Fetcher', () => {
     const answers = await fetcher.read(store, requests, clock.now());
     expect(provider.calls.map((c) => c.length)).toEqual([20, 20, 5]);
     expect(answers.size).toBe(45);
+  });
+
+  describe('read-ahead', () => {
+    const EPOCH = 3600_000;
+    const keys = Array.from({ length: 40 }, (_, i) => `key-${i}`);
+
+    test('a full refresh of 40 values used last epoch costs 2 calls of 20, however the asks trickle in', async () => {
+      const { fetcher, store, provider, clock } = setup({ maxBatch: 20 });
+      // Epoch 1: each value asked on its own (bindings created one by one).
+      for (const key of keys) await fetcher.read(store, [{ key }], clock.now());
+      expect(provider.calls).toHaveLength(40);
+      // Epoch 2: the bindings come back one at a time.
+      clock.advance(EPOCH);
+      const epoch2 = clock.now();
+      provider.calls.length = 0;
+      for (const key of keys) {
+        const answer = await fetcher.read(store, [{ key }], epoch2);
+        expect((answer.get(id(key)) as RemoteValue).key).toBe(key);
+      }
+      expect(provider.calls.map((c) => c.length)).toEqual([20, 20]);
+    });
+
+    test('read-ahead never adds a call, skips versioned requests, and only refreshes stale values', async () => {
+      const { fetcher, store, provider, clock } = setup({ maxBatch: 20 });
+      await fetcher.read(
+        store,
+        [{ key: 'a' }, { key: 'b', version: 'AWSPREVIOUS' }, { key: 'c' }],
+        clock.now(),
+      );
+      clock.advance(EPOCH);
+      provider.calls.length = 0;
+      await fetcher.read(store, [{ key: 'a' }], clock.now());
+      // "c" rides along; "b" (versioned) does not; no extra call is made for either.
+      expect(provider.calls).toEqual([[{ key: 'a' }, { key: 'c' }]]);
+      await fetcher.read(store, [{ key: 'c' }], clock.now());
+      expect(provider.calls).toHaveLength(1);
+    });
   });
 
   test('asks in different ticks go out separately', async () => {
