@@ -100,6 +100,7 @@ export class Operator {
       status: this.kube,
       events,
       hasher,
+      onProviderCall: (handle, operation) => this.metrics.providerCall(handle, operation),
     });
     const storeReconciler = new SecretStoreReconciler({
       clock,

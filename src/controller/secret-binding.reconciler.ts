@@ -17,7 +17,8 @@ import {
   type AssembledData,
 } from '../data/binding-data.ts';
 import type { DataHasher } from '../data/data-hash.ts';
-import type { Fetcher } from '../fetch/fetcher.ts';
+import type { Fetcher, StoreHandle } from '../fetch/fetcher.ts';
+import { generatedKeys, generatedLifetimeMs, mintGenerated, validateGenerators } from '../data/generators.ts';
 import type { EventRecorder, EventSubject } from '../kube/events.ts';
 import type { SecretObject, SecretWriter, StatusWriter } from '../kube/kube-client.ts';
 import { ProviderError } from '../providers/provider.port.ts';
@@ -68,6 +69,8 @@ export interface SecretBindingReconcilerDeps {
   status: StatusWriter;
   events: EventRecorder;
   hasher: DataHasher;
+  /** Counts provider calls made outside the fetch layer (rotation, generators) for the metrics. */
+  onProviderCall?: (handle: StoreHandle, operation: string) => void;
 }
 
 /** Why a Secret is (re)written, and the Event that says so. */
@@ -102,6 +105,7 @@ export class SecretBindingReconciler {
     try {
       lifetime = effectiveLifetime(binding);
       validateBindingSpec(binding.spec);
+      validateGenerators(binding);
     } catch (error) {
       const failure =
         error instanceof ReconcileError || (error as { reason?: string }).reason
@@ -126,10 +130,12 @@ export class SecretBindingReconciler {
     const epoch = refreshEpoch(now, lifetime.refreshMs);
     const memory = this.synced.get(key);
     const refreshDue = memory?.epoch !== epoch || memory.generation !== generation;
-    const renewalDue =
-      previousIssue !== undefined && now >= renewalAt(previousIssue.issuedAt, lifetime.ttlMs);
+    const renewalDue = previousIssue !== undefined && now >= renewalOf(previousIssue);
+    // Generated credentials may cut an issue short of the ttl; allow for the STS call's latency.
+    const expectedLifetime = Math.min(lifetime.ttlMs, generatedLifetimeMs(binding) ?? Infinity);
     const ttlChanged =
-      previousIssue !== undefined && previousIssue.expiresAt - previousIssue.issuedAt !== lifetime.ttlMs;
+      previousIssue !== undefined &&
+      Math.abs(previousIssue.expiresAt - previousIssue.issuedAt - expectedLifetime) > 120_000;
     const rotationAt = parseTime(binding.status?.nextRotationAt);
     const rotationDue =
       lifetime.rotationSchedule !== undefined && rotationAt !== undefined && now >= rotationAt;
@@ -140,25 +146,57 @@ export class SecretBindingReconciler {
     }
 
     let assembled: AssembledData;
+    let handle: StoreHandle;
     try {
-      assembled = await this.fetch(binding, rotationDue ? now : epoch);
+      handle = await this.deps.stores.handleFor(this.deps.stores.storeFor(binding));
+      if (rotationDue && lifetime.rotateInStore) await this.rotateInStore(binding, handle);
+      assembled = await this.fetch(binding, handle, rotationDue ? now : epoch);
     } catch (error) {
       return this.failed(binding, existing, lifetime, toReconcileError(error), now);
     }
-    const dataHash = this.deps.hasher.hash(assembled.data);
-    const { issue, cause } = this.decide({
+    const generated = generatedKeys(binding);
+    const fetchedHash = this.deps.hasher.hash(assembled.data);
+    // Generated credentials differ at every mint: only what was read decides "changed".
+    const previousFetchedHash =
+      generated.length === 0
+        ? previousIssue?.dataHash
+        : existing && this.deps.hasher.hash(omit(decodeData(existing.data), generated));
+    const decision = this.decide({
       binding,
       lifetime,
       existing,
       previousIssue,
-      dataHash,
+      dataChanged: previousFetchedHash !== fetchedHash,
+      fetchedHash,
       ttlChanged,
       renewalDue,
       rotationDue,
+      mustMint: generated.length > 0 && !existing,
       now,
       name,
     });
-    const desired = desiredSecret(binding, name, assembled.data, issue);
+    const { cause } = decision;
+    let issue = decision.issue;
+    let data = assembled.data;
+    if (generated.length > 0) {
+      if (decision.fresh) {
+        try {
+          const minted = await mintGenerated(binding, handle, (operation) =>
+            this.deps.onProviderCall?.(handle, operation),
+          );
+          data = { ...data, ...minted.data };
+          // Never let the Secret outlive the credentials it carries.
+          if (minted.expiresAt !== undefined)
+            issue = { ...issue, expiresAt: Math.min(issue.expiresAt, minted.expiresAt) };
+        } catch (error) {
+          return this.failed(binding, existing, lifetime, toReconcileError(error), now);
+        }
+      } else {
+        data = { ...data, ...pick(decodeData(existing?.data), generated) };
+      }
+    }
+    issue = { ...issue, dataHash: this.deps.hasher.hash(data) };
+    const desired = desiredSecret(binding, name, data, issue);
     const drift = existing ? driftOf(existing, desired, this.deps.hasher) : undefined;
     if (cause.event !== undefined || drift !== undefined) {
       try {
@@ -167,7 +205,7 @@ export class SecretBindingReconciler {
         return this.failed(binding, existing, lifetime, writeFailed(name, error), now);
       }
     }
-    const dataWritten = previousIssue?.dataHash !== dataHash;
+    const dataWritten = previousIssue?.dataHash !== issue.dataHash;
     const status = this.readyStatus(binding, lifetime, name, issue, assembled, dataWritten, now);
     await this.writeStatus(binding, status);
     if (cause.event) {
@@ -185,10 +223,26 @@ export class SecretBindingReconciler {
     return { requeueAfterMs: this.nextDue(binding, lifetime, issue, now, status.nextRotationAt) - now };
   }
 
+  /** Asks the store to rotate every remote value the binding reads (rotateInStore). */
+  private async rotateInStore(binding: SecretBinding, handle: StoreHandle): Promise<void> {
+    if (!handle.provider.rotate) {
+      throw new ReconcileError(
+        ConditionReason.InvalidSpec,
+        `lifetime.rotateInStore: ${handle.label} (${handle.provider.name}) cannot rotate values`,
+        { retry: 'never' },
+      );
+    }
+    for (const key of new Set(remoteRequests(binding.spec).map((r) => r.key))) {
+      await handle.provider.rotate(key, (operation) => this.deps.onProviderCall?.(handle, operation));
+    }
+  }
+
   /** Reads the remote values and builds the Secret data. */
-  private async fetch(binding: SecretBinding, notOlderThan: number): Promise<AssembledData> {
-    const store = this.deps.stores.storeFor(binding);
-    const handle = await this.deps.stores.handleFor(store);
+  private async fetch(
+    binding: SecretBinding,
+    handle: StoreHandle,
+    notOlderThan: number,
+  ): Promise<AssembledData> {
     const outcomes = await this.deps.fetcher.read(handle, remoteRequests(binding.spec), notOlderThan);
     const values = new Map();
     for (const [id, outcome] of outcomes) {
@@ -198,63 +252,54 @@ export class SecretBindingReconciler {
     return assembleData(binding.spec, values);
   }
 
+  /**
+   * Whether to issue the Secret afresh (new issued-at and expiry, generators minted) or keep
+   * the recorded issue, and the Event that says why. `issue.dataHash` is filled in by the caller
+   * once the data is complete.
+   */
   private decide(input: {
     binding: SecretBinding;
     lifetime: EffectiveLifetime;
     existing?: SecretObject;
     previousIssue?: Issue;
-    dataHash: string;
+    dataChanged: boolean;
+    fetchedHash: string;
     ttlChanged: boolean;
     renewalDue: boolean;
     rotationDue: boolean;
+    /** Generated credentials were lost with the Secret: a restore must mint anew. */
+    mustMint: boolean;
     now: number;
     name: string;
-  }): { issue: Issue; cause: WriteCause } {
-    const { lifetime, previousIssue, dataHash, now, name } = input;
-    const fresh: Issue = { issuedAt: now, expiresAt: now + lifetime.ttlMs, dataHash };
-    const expires = `expires ${formatTime(fresh.expiresAt)}`;
+  }): { issue: Issue; fresh: boolean; cause: WriteCause } {
+    const { lifetime, previousIssue, now, name } = input;
+    const freshIssue: Issue = { issuedAt: now, expiresAt: now + lifetime.ttlMs, dataHash: input.fetchedHash };
+    const expires = `expires ${formatTime(freshIssue.expiresAt)}`;
+    const fresh = (event: 'Synced' | 'Rotated' | 'Renewed' | 'DriftCorrected', message: string) => ({
+      issue: freshIssue,
+      fresh: true,
+      cause: { event, message },
+    });
     if (!input.existing) {
-      if (!previousIssue) {
-        return { issue: fresh, cause: { event: 'Synced', message: `Secret "${name}" issued; ${expires}` } };
-      }
-      if (previousIssue.expiresAt <= now) {
-        return {
-          issue: fresh,
-          cause: { event: 'Synced', message: `Secret "${name}" issued again after it expired; ${expires}` },
-        };
-      }
+      if (!previousIssue) return fresh('Synced', `Secret "${name}" issued; ${expires}`);
+      if (previousIssue.expiresAt <= now)
+        return fresh('Synced', `Secret "${name}" issued again after it expired; ${expires}`);
+      const restored = `Secret "${name}" was deleted and has been restored`;
+      if (input.mustMint || input.dataChanged) return fresh('DriftCorrected', restored);
       // Deleted by hand: restore it without extending its lifetime.
-      const issue = previousIssue.dataHash === dataHash ? previousIssue : { ...previousIssue, dataHash };
-      return {
-        issue,
-        cause: { event: 'DriftCorrected', message: `Secret "${name}" was deleted and has been restored` },
-      };
+      return { issue: previousIssue, fresh: false, cause: { event: 'DriftCorrected', message: restored } };
     }
     if (input.rotationDue) {
-      return {
-        issue: fresh,
-        cause: {
-          event: 'Rotated',
-          message: `Secret "${name}" re-issued on schedule "${lifetime.rotationSchedule}"; ${expires}`,
-        },
-      };
+      return fresh(
+        'Rotated',
+        `Secret "${name}" re-issued on schedule "${lifetime.rotationSchedule}"; ${expires}`,
+      );
     }
-    if (!previousIssue || previousIssue.dataHash !== dataHash) {
-      return {
-        issue: fresh,
-        cause: { event: 'Synced', message: `Secret "${name}" updated with new data; ${expires}` },
-      };
-    }
-    if (input.ttlChanged) {
-      return {
-        issue: fresh,
-        cause: { event: 'Synced', message: `Secret "${name}" re-issued for the new ttl; ${expires}` },
-      };
-    }
-    if (input.renewalDue) {
-      return { issue: fresh, cause: { event: 'Renewed', message: `Secret "${name}" renewed; ${expires}` } };
-    }
-    return { issue: previousIssue, cause: { event: undefined, message: '' } };
+    if (!previousIssue || input.dataChanged)
+      return fresh('Synced', `Secret "${name}" updated with new data; ${expires}`);
+    if (input.ttlChanged) return fresh('Synced', `Secret "${name}" re-issued for the new ttl; ${expires}`);
+    if (input.renewalDue) return fresh('Renewed', `Secret "${name}" renewed; ${expires}`);
+    return { issue: previousIssue, fresh: false, cause: { event: undefined, message: '' } };
   }
 
   private async write(existing: SecretObject | undefined, desired: SecretObject): Promise<void> {
@@ -398,7 +443,7 @@ export class SecretBindingReconciler {
     return (
       nextDueAt([
         nextRefreshAt(now, lifetime.refreshMs),
-        Math.max(now + 1000, renewalAt(issue.issuedAt, lifetime.ttlMs)),
+        Math.max(now + 1000, renewalOf(issue)),
         parseTime(rotation ?? binding.status?.nextRotationAt),
       ]) ?? now + lifetime.refreshMs
     );
@@ -432,6 +477,23 @@ export class SecretBindingReconciler {
     };
     this.deps.events.emit(subject, type, reason, message);
   }
+}
+
+/** Renewal at 2/3 of the issue's actual lifetime (generated credentials may shorten it). */
+function renewalOf(issue: Issue): number {
+  return renewalAt(issue.issuedAt, issue.expiresAt - issue.issuedAt);
+}
+
+function decodeData(data: Record<string, string> | undefined): Record<string, Buffer> {
+  return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+}
+
+function omit(data: Record<string, Buffer>, keys: string[]): Record<string, Buffer> {
+  return Object.fromEntries(Object.entries(data).filter(([k]) => !keys.includes(k)));
+}
+
+function pick(data: Record<string, Buffer>, keys: string[]): Record<string, Buffer> {
+  return Object.fromEntries(Object.entries(data).filter(([k]) => keys.includes(k)));
 }
 
 /**
