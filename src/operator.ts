@@ -47,7 +47,7 @@ export class Operator {
     const clock = options.clock ?? systemClock;
     const http = new KubeHttp(options.kubeConfig);
     this.kube = new KubeClient(http);
-    this.metrics = new OperatorMetrics({ defaultMetrics: options.serve ?? false });
+    this.metrics = new OperatorMetrics({ defaultMetrics: options.serve ?? true });
     this.manager = new Manager({
       http,
       clock,
