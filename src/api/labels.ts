@@ -6,5 +6,7 @@ export const BINDING_ANNOTATION = 'mlsecrets.io/binding';
 export const ISSUED_AT_ANNOTATION = 'mlsecrets.io/issued-at';
 export const EXPIRES_AT_ANNOTATION = 'mlsecrets.io/expires-at';
 export const DATA_HASH_ANNOTATION = 'mlsecrets.io/data-hash';
+/** HMAC of the values read from the store, before generators and templates (see decisions 0003). */
+export const SOURCE_HASH_ANNOTATION = 'mlsecrets.io/source-hash';
 /** The label pods carry to opt in to a binding's projection by default. */
 export const BINDING_LABEL = 'mlsecrets.io/binding';

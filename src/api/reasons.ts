@@ -36,6 +36,7 @@ export const ConditionReason = {
   ProviderUnavailable: 'ProviderUnavailable',
   ProviderError: 'ProviderError',
   TemplateError: 'TemplateError',
+  InvalidSecretType: 'InvalidSecretType',
   Expired: 'Expired',
   Progressing: 'Progressing',
 } as const;

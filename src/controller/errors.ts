@@ -1,5 +1,6 @@
 import { ConditionReason, EventReason } from '../api/reasons.ts';
 import { DataError } from '../data/properties.ts';
+import { TemplateError } from '../data/template.ts';
 import { ProviderError, StoreConfigError } from '../providers/provider.port.ts';
 
 /**
@@ -55,11 +56,16 @@ export function toReconcileError(error: unknown): ReconcileError {
   if (error instanceof StoreConfigError) {
     return new ReconcileError(error.reason, error.message, { retry: 'backoff' });
   }
+  if (error instanceof TemplateError) {
+    return new ReconcileError(ConditionReason.TemplateError, error.message, { retry: 'refresh' });
+  }
   if (error instanceof DataError) {
     const specProblem = error.reason === 'DuplicateKey';
     return new ReconcileError(error.reason, error.message, {
       eventReason:
-        specProblem || error.reason === 'InvalidKey' ? EventReason.InvalidSpec : EventReason.ProviderError,
+        specProblem || error.reason === 'InvalidKey' || error.reason === 'InvalidSecretType'
+          ? EventReason.InvalidSpec
+          : EventReason.ProviderError,
       retry: specProblem ? 'never' : 'refresh',
     });
   }

@@ -6,7 +6,9 @@ import {
   ISSUED_AT_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  SOURCE_HASH_ANNOTATION,
 } from '../api/labels.ts';
+import { shapeMetadata } from '../data/template.ts';
 import { API_VERSION, type SecretBinding } from '../api/types.ts';
 import type { DataHasher } from '../data/data-hash.ts';
 import type { SecretObject } from '../kube/kube-client.ts';
@@ -27,6 +29,8 @@ export interface Issue {
   issuedAt: number;
   expiresAt: number;
   dataHash: string;
+  /** Hash of what was read from the store, before generators and templates: decides "changed". */
+  sourceHash?: string;
 }
 
 /** The Secret a binding should have, for server-side apply. */
@@ -36,20 +40,21 @@ export function desiredSecret(
   data: Record<string, Buffer>,
   issue: Issue,
 ): SecretObject {
-  const target = binding.spec.target ?? {};
+  const shape = shapeMetadata(binding.spec);
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: {
       name,
       namespace: binding.metadata.namespace,
-      labels: { ...(target.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+      labels: { ...shape.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
       annotations: {
-        ...(target.annotations ?? {}),
+        ...shape.annotations,
         [BINDING_ANNOTATION]: binding.metadata.name!,
         [ISSUED_AT_ANNOTATION]: formatTime(issue.issuedAt),
         [EXPIRES_AT_ANNOTATION]: formatTime(issue.expiresAt),
         [DATA_HASH_ANNOTATION]: issue.dataHash,
+        ...(issue.sourceHash ? { [SOURCE_HASH_ANNOTATION]: issue.sourceHash } : {}),
       },
       ownerReferences: [
         {
@@ -61,7 +66,7 @@ export function desiredSecret(
         },
       ],
     },
-    type: target.type ?? 'Opaque',
+    type: shape.type,
     data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.toString('base64')])),
   };
 }
@@ -78,7 +83,7 @@ export function issueOf(secret: SecretObject): Issue | undefined {
   const expiresAt = parseTime(annotations[EXPIRES_AT_ANNOTATION]);
   const dataHash = annotations[DATA_HASH_ANNOTATION];
   if (issuedAt === undefined || expiresAt === undefined || !dataHash) return undefined;
-  return { issuedAt, expiresAt, dataHash };
+  return { issuedAt, expiresAt, dataHash, sourceHash: annotations[SOURCE_HASH_ANNOTATION] };
 }
 
 /**

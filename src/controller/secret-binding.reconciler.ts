@@ -2,7 +2,9 @@
 import type { Logger } from 'winston';
 import { findCondition, setCondition } from '../api/conditions.ts';
 import { effectiveLifetime, targetName, type EffectiveLifetime } from '../api/defaults.ts';
+import { DATA_HASH_ANNOTATION, SOURCE_HASH_ANNOTATION } from '../api/labels.ts';
 import { ConditionReason, EventReason } from '../api/reasons.ts';
+import { shapeData } from '../data/template.ts';
 import {
   API_VERSION,
   objectKey,
@@ -12,6 +14,7 @@ import {
 } from '../api/types.ts';
 import {
   assembleData,
+  checkSize,
   remoteRequests,
   validateBindingSpec,
   type AssembledData,
@@ -155,45 +158,55 @@ export class SecretBindingReconciler {
       return this.failed(binding, existing, lifetime, toReconcileError(error), now);
     }
     const generated = generatedKeys(binding);
-    const fetchedHash = this.deps.hasher.hash(assembled.data);
-    // Generated credentials differ at every mint: only what was read decides "changed".
-    const previousFetchedHash =
-      generated.length === 0
-        ? previousIssue?.dataHash
-        : existing && this.deps.hasher.hash(omit(decodeData(existing.data), generated));
+    // What was read decides "changed"; generated credentials differ at every mint and templates
+    // may hide the raw keys, so the hash of the reads is kept apart (source-hash annotation).
+    const sourceHash = this.deps.hasher.hash(assembled.data);
+    const shapedByUs = generated.length > 0 || binding.spec.target?.template?.data !== undefined;
+    const previousSourceHash =
+      existing?.metadata.annotations?.[SOURCE_HASH_ANNOTATION] ??
+      // Without generators or templates the Secret data is what was read.
+      (shapedByUs ? undefined : previousIssue?.dataHash);
+    const existingIntact =
+      existing !== undefined &&
+      this.deps.hasher.hashEncoded(existing.data) === existing.metadata.annotations?.[DATA_HASH_ANNOTATION];
     const decision = this.decide({
       binding,
       lifetime,
       existing,
       previousIssue,
-      dataChanged: previousFetchedHash !== fetchedHash,
-      fetchedHash,
+      dataChanged: previousSourceHash !== sourceHash,
+      fetchedHash: sourceHash,
       ttlChanged,
       renewalDue,
       rotationDue,
-      mustMint: generated.length > 0 && !existing,
+      // Minted credentials live only in the Secret: lost or edited, they are minted anew.
+      mustMint: generated.length > 0 && !existingIntact,
       now,
       name,
     });
     const { cause } = decision;
-    let issue = decision.issue;
-    let data = assembled.data;
-    if (generated.length > 0) {
-      if (decision.fresh) {
-        try {
+    let issue: Issue = { ...decision.issue, sourceHash };
+    let data: Record<string, Buffer>;
+    try {
+      if (generated.length > 0 && !decision.fresh) {
+        // Same reads, same credentials: the Secret as it stands is what the spec makes.
+        data = decodeData(existing!.data);
+      } else {
+        let input = assembled.data;
+        if (generated.length > 0) {
           const minted = await mintGenerated(binding, handle, (operation) =>
             this.deps.onProviderCall?.(handle, operation),
           );
-          data = { ...data, ...minted.data };
+          input = { ...input, ...minted.data };
           // Never let the Secret outlive the credentials it carries.
           if (minted.expiresAt !== undefined)
             issue = { ...issue, expiresAt: Math.min(issue.expiresAt, minted.expiresAt) };
-        } catch (error) {
-          return this.failed(binding, existing, lifetime, toReconcileError(error), now);
         }
-      } else {
-        data = { ...data, ...pick(decodeData(existing?.data), generated) };
+        data = await shapeData(binding.spec, input);
+        checkSize(data);
       }
+    } catch (error) {
+      return this.failed(binding, existing, lifetime, toReconcileError(error), now);
     }
     issue = { ...issue, dataHash: this.deps.hasher.hash(data) };
     const desired = desiredSecret(binding, name, data, issue);
@@ -486,14 +499,6 @@ function renewalOf(issue: Issue): number {
 
 function decodeData(data: Record<string, string> | undefined): Record<string, Buffer> {
   return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
-}
-
-function omit(data: Record<string, Buffer>, keys: string[]): Record<string, Buffer> {
-  return Object.fromEntries(Object.entries(data).filter(([k]) => !keys.includes(k)));
-}
-
-function pick(data: Record<string, Buffer>, keys: string[]): Record<string, Buffer> {
-  return Object.fromEntries(Object.entries(data).filter(([k]) => keys.includes(k)));
 }
 
 /**

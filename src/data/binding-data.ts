@@ -82,6 +82,15 @@ export function assembleData(spec: SecretBindingSpec, values: Map<string, Remote
       `the value for "${item.secretKey}"`,
     );
   }
+  checkSize(data);
+  const sources = [...values.values()]
+    .map((v) => (v.versionId ? { key: v.key, versionId: v.versionId } : { key: v.key }))
+    .sort((a, b) => a.key.localeCompare(b.key));
+  return { data, sources };
+}
+
+/** The Kubernetes limit: keys and values of a Secret's data together at most 1 MiB. */
+export function checkSize(data: Record<string, Buffer>): void {
   const size = Object.entries(data).reduce((sum, [k, v]) => sum + k.length + v.length, 0);
   if (size > MAX_SECRET_DATA_BYTES) {
     throw new DataError(
@@ -89,10 +98,6 @@ export function assembleData(spec: SecretBindingSpec, values: Map<string, Remote
       `the Secret data would be ${size} bytes, over the Kubernetes limit of ${MAX_SECRET_DATA_BYTES}`,
     );
   }
-  const sources = [...values.values()]
-    .map((v) => (v.versionId ? { key: v.key, versionId: v.versionId } : { key: v.key }))
-    .sort((a, b) => a.key.localeCompare(b.key));
-  return { data, sources };
 }
 
 function truncate(text: string): string {

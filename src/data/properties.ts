@@ -4,7 +4,13 @@ import type { RemoteValue } from '../providers/provider.port.ts';
 
 /** A value that cannot be shaped as the binding asks; the reason names the condition reason. */
 export class DataError extends Error {
-  readonly reason: 'PropertyNotFound' | 'InvalidValue' | 'InvalidKey' | 'DuplicateKey' | 'SecretTooLarge';
+  readonly reason:
+    | 'PropertyNotFound'
+    | 'InvalidValue'
+    | 'InvalidKey'
+    | 'DuplicateKey'
+    | 'SecretTooLarge'
+    | 'InvalidSecretType';
   constructor(reason: DataError['reason'], message: string) {
     super(message);
     this.name = 'DataError';

@@ -447,6 +447,8 @@ describe('SecretBindingReconciler: first sync', () => {
       [ISSUED_AT_ANNOTATION]: '2025-01-01T00:01:00Z',
       [EXPIRES_AT_ANNOTATION]: '2025-01-01T01:01:00Z',
       [DATA_HASH_ANNOTATION]: expectedHash,
+      // No generator or template: what was read is what is written.
+      'mlsecrets.io/source-hash': expectedHash,
     });
     expect(secret.metadata.ownerReferences).toEqual([
       {
@@ -492,14 +494,14 @@ describe('SecretBindingReconciler: first sync', () => {
     const spec = baseSpec();
     spec.target = {
       name: 'creds',
-      type: 'kubernetes.io/basic-auth',
+      type: 'example.com/ml-creds',
       labels: { team: 'a' },
       annotations: { x: 'y' },
     };
     const h = setup({ spec });
     await h.reconcile();
     const secret = h.secret('creds')!;
-    expect(secret.type).toBe('kubernetes.io/basic-auth');
+    expect(secret.type).toBe('example.com/ml-creds');
     expect(secret.metadata.labels).toEqual({ team: 'a', [MANAGED_BY_LABEL]: 'mlsecrets' });
     expect(secret.metadata.annotations).toMatchObject({ x: 'y', [BINDING_ANNOTATION]: NAME });
     expect(h.binding().status?.secretName).toBe('creds');
@@ -611,11 +613,11 @@ describe('SecretBindingReconciler: changes', () => {
     const firstUid = h.secret()!.metadata.uid;
     h.clock.advance(MIN);
     h.updateSpec((spec) => {
-      spec.target = { type: 'kubernetes.io/basic-auth' };
+      spec.target = { type: 'example.com/ml-creds' };
     });
     await h.reconcile();
     expect(h.cluster.deletes).toEqual([{ namespace: NS, name: NAME, uid: firstUid }]);
-    expect(h.secret()!.type).toBe('kubernetes.io/basic-auth');
+    expect(h.secret()!.type).toBe('example.com/ml-creds');
     expect(h.secret()!.metadata.uid).not.toBe(firstUid);
   });
 });
