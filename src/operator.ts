@@ -17,6 +17,7 @@ import { loadInstallKey } from './kube/install-key.ts';
 import { KubeClient } from './kube/kube-client.ts';
 import { informersLive, informersSynced, serveHealth } from './observability/health.ts';
 import { OperatorMetrics, serveMetrics } from './observability/metrics.ts';
+import { PodWebhook } from './projection/webhook.ts';
 import { ProviderRegistry, defaultFactories } from './providers/registry.ts';
 import type { ProviderFactory } from './providers/provider.port.ts';
 
@@ -40,7 +41,8 @@ export class Operator {
   private readonly options: OperatorOptions;
   private readonly servers: http.Server[] = [];
   /** Ports actually bound (":0" picks a free one). */
-  readonly ports: { health?: number; metrics?: number } = {};
+  readonly ports: { health?: number; metrics?: number; webhook?: number } = {};
+  webhook?: PodWebhook;
 
   constructor(options: OperatorOptions) {
     this.options = options;
@@ -110,10 +112,30 @@ export class Operator {
       status: this.kube,
       events,
     });
+    if (config.webhook) {
+      this.webhook = new PodWebhook({
+        http,
+        clock,
+        logger,
+        address: parseAddress(config.webhookAddress),
+        operatorNamespace: config.operatorNamespace,
+        service: config.webhookService,
+        url: config.webhookUrl,
+        failurePolicy: config.webhookFailurePolicy,
+        workloadKinds: config.workloadKinds,
+        bindingsIn: (namespace) => this.manager.bindingsIn(namespace),
+        events,
+      });
+    }
     await this.manager.start({
       binding: (key) => this.counted('SecretBinding', bindings.reconcile(key)),
       store: (kind, ns, name) => this.counted(kind, storeReconciler.reconcile(kind, ns, name)),
     });
+    // After the caches are synced, so the first pod admitted already sees every binding.
+    if (this.webhook) {
+      await this.webhook.start();
+      this.ports.webhook = this.webhook.port;
+    }
     logger.info('operator started', {
       instance: config.instance,
       namespaces: config.namespaces.length ? config.namespaces : 'all',
@@ -121,6 +143,7 @@ export class Operator {
   }
 
   async stop(): Promise<void> {
+    await this.webhook?.stop();
     await this.manager.stop();
     await Promise.all(this.servers.map((s) => new Promise((resolve) => s.close(resolve))));
     this.options.logger.info('operator stopped');

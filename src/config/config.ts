@@ -15,6 +15,15 @@ export interface OperatorConfig {
   workers: number;
   /** Identity of this replica, for Events and the audit trail. */
   instance: string;
+  /** Serve the pod webhook (every replica does). */
+  webhook: boolean;
+  /** Outside a cluster: the address kube-apiserver calls; the operator then writes the whole MutatingWebhookConfiguration. */
+  webhookUrl?: string;
+  webhookFailurePolicy: 'Ignore' | 'Fail';
+  /** The Service in front of the webhook, for the serving certificate's names. */
+  webhookService: string;
+  /** Owner kinds whose pods PerWorkload bindings scope to the owner (Job, PyTorchJob, …). */
+  workloadKinds: string[];
 }
 
 /** A flag, its environment variable, its default and what it means: the README's reference table. */
@@ -44,6 +53,27 @@ export const FLAGS = {
     default: '',
     help: 'replica name for Events and audit; default: the host name',
   },
+  webhook: { env: 'MLSECRETS_WEBHOOK', default: 'true', help: 'serve the pod webhook (true or false)' },
+  'webhook-url': {
+    env: 'MLSECRETS_WEBHOOK_URL',
+    default: '',
+    help: 'outside a cluster: the https address kube-apiserver calls; the operator then writes the webhook configuration itself',
+  },
+  'webhook-failure-policy': {
+    env: 'MLSECRETS_WEBHOOK_FAILURE_POLICY',
+    default: 'Ignore',
+    help: 'Ignore (a down webhook never blocks pods) or Fail',
+  },
+  'webhook-service': {
+    env: 'MLSECRETS_WEBHOOK_SERVICE',
+    default: 'mlsecrets-webhook',
+    help: "the webhook's Service name, for its certificate",
+  },
+  'workload-kinds': {
+    env: 'MLSECRETS_WORKLOAD_KINDS',
+    default: 'Job,PyTorchJob,TFJob,MPIJob,XGBoostJob,PaddleJob,JAXJob,TrainJob',
+    help: 'owner kinds a PerWorkload Secret is scoped to',
+  },
 } as const;
 
 type FlagName = keyof typeof FLAGS;
@@ -68,19 +98,37 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     throw new Error(`--workers must be a whole number from 1 to 256, not "${get('workers')}"`);
   }
   for (const name of ['metrics-addr', 'health-addr', 'webhook-addr'] as const) parseAddress(get(name), name);
+  const webhook = get('webhook');
+  if (webhook !== 'true' && webhook !== 'false')
+    throw new Error(`--webhook must be true or false, not "${webhook}"`);
+  const failurePolicy = get('webhook-failure-policy');
+  if (failurePolicy !== 'Ignore' && failurePolicy !== 'Fail') {
+    throw new Error(`--webhook-failure-policy must be Ignore or Fail, not "${failurePolicy}"`);
+  }
+  const webhookUrl = get('webhook-url') || undefined;
+  if (webhookUrl && !/^https:\/\/[^/]+/.test(webhookUrl)) {
+    throw new Error(`--webhook-url must be an https:// address, not "${webhookUrl}"`);
+  }
+  const list = (value: string) =>
+    value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return {
     kubeconfig: get('kubeconfig') || undefined,
     metricsAddress: get('metrics-addr'),
     healthAddress: get('health-addr'),
     webhookAddress: get('webhook-addr'),
-    namespaces: get('namespaces')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    namespaces: list(get('namespaces')),
     operatorNamespace: get('operator-namespace'),
     logLevel: logLevel as LogLevel,
     workers,
     instance: get('instance') || hostname,
+    webhook: webhook === 'true',
+    webhookUrl,
+    webhookFailurePolicy: failurePolicy,
+    webhookService: get('webhook-service'),
+    workloadKinds: list(get('workload-kinds')),
   };
 }
 

@@ -114,6 +114,13 @@ export class Manager {
     return [...this.bindingInformers.values()].flatMap((i) => i.list());
   }
 
+  /** Bindings of one namespace; undefined when this operator does not watch it. */
+  bindingsIn(namespace: string): SecretBinding[] | undefined {
+    const informer = this.scoped(this.bindingInformers, namespace);
+    if (!informer) return undefined;
+    return informer.list().filter((b) => b.metadata.namespace === namespace);
+  }
+
   getStore(kind: StoreKind, namespace: string | undefined, name: string): Store | undefined {
     if (kind === 'ClusterSecretStore') return this.clusterStores.get(name);
     return this.scoped(this.storeInformers, namespace ?? '')?.get(`${namespace}/${name}`);

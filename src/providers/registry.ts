@@ -1,4 +1,5 @@
 import type { StoreProvider } from '../api/types.ts';
+import { gcpProviderFactory } from './gcp/secret-manager.provider.ts';
 import { kubernetesProviderFactory } from './kubernetes/kubernetes.provider.ts';
 import {
   StoreConfigError,
@@ -8,7 +9,7 @@ import {
 } from './provider.port.ts';
 
 /** Every provider the operator knows. Adding one is a folder and a line here. */
-export const defaultFactories: ProviderFactory[] = [kubernetesProviderFactory];
+export const defaultFactories: ProviderFactory[] = [kubernetesProviderFactory, gcpProviderFactory];
 
 /** Picks the factory for the one provider a store sets. */
 export class ProviderRegistry {

@@ -73,29 +73,35 @@ async function runInstallScript(): Promise<EmulatorBinaries> {
 }
 
 /**
- * Starts moto's server on a free loopback port. Ready once its `/moto-api/` answers; reset()
- * is moto's own `POST /moto-api/reset`, which empties every service and region.
+ * Starts moto's server on a free loopback port (or on `options.port`: a test that stops moto
+ * starts it again where its clients point). Ready once its `/moto-api/` answers; reset() is
+ * moto's own `POST /moto-api/reset`, which empties every service and region. `options.env`
+ * adds moto settings to the environment (a private instance's; the shared one takes none).
  */
-export async function startMoto(logDir: string): Promise<Emulator> {
+export async function startMoto(
+  logDir: string,
+  options: { port?: number; env?: Record<string, string>; name?: string } = {},
+): Promise<Emulator> {
   const { motoServer } = await installEmulators();
   const started = Date.now();
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
   const proc = startProcess({
-    name: 'moto',
+    name: options.name ?? 'moto',
     command: motoServer,
     args: ['--host', '127.0.0.1', '--port', String(port)],
     logDir,
     // Unbuffered, so the log shows requests as they happen, not when the buffer fills.
-    env: { ...process.env, PYTHONUNBUFFERED: '1' },
+    env: { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' },
   });
   await waitUntil('moto ready', async () => (await fetch(`${endpoint}/moto-api/data.json`)).ok, {
     timeoutMs: readyTimeoutMs,
     process: proc,
   });
-  announce('moto', 'started', proc, port, started);
+  const name = options.name ?? 'moto';
+  announce(name, 'started', proc, port, started);
   return {
-    name: 'moto',
+    name,
     endpoint,
     port,
     process: proc,
@@ -106,9 +112,30 @@ export async function startMoto(logDir: string): Promise<Emulator> {
     async stop() {
       const stopping = Date.now();
       await proc.stop();
-      announce('moto', 'stopped', proc, port, stopping);
+      announce(name, 'stopped', proc, port, stopping);
     },
   };
+}
+
+/**
+ * Makes moto check every request's signature and IAM permissions from now on (moto's
+ * `POST /moto-api/reset-auth` with the number of requests still let through: 0). Only
+ * credentials made through moto's own IAM API (CreateAccessKey) pass; anything else is
+ * answered 403. The setting is process-wide, so use it on a private moto instance only, after
+ * seeding it (seeding with fake keys would be refused too).
+ */
+export async function enableMotoAuth(endpoint: string): Promise<void> {
+  const response = await fetch(`${endpoint}/moto-api/reset-auth`, { method: 'POST', body: '0' });
+  if (!response.ok) throw new Error(`moto reset-auth: HTTP ${response.status} ${await response.text()}`);
+}
+
+/** The GCP emulator can also come back after stop(), for outage tests. */
+export interface GcpEmulator extends Emulator {
+  /**
+   * Starts the emulator again on the same port after stop(), empty (it keeps everything in
+   * memory). Clients keep their address and reconnect; re-seed what the test needs.
+   */
+  start(): Promise<void>;
 }
 
 /**
@@ -122,7 +149,7 @@ export async function startMoto(logDir: string): Promise<Emulator> {
  * sure. Clients need nothing: a gRPC channel whose server went away reconnects on its next
  * call. A call made while the restart is under way fails with UNAVAILABLE.
  */
-export async function startGcpEmulator(logDir: string): Promise<Emulator> {
+export async function startGcpEmulator(logDir: string): Promise<GcpEmulator> {
   const { gcpEmulator } = await installEmulators();
   const started = Date.now();
   const port = await freePort();
@@ -162,6 +189,12 @@ export async function startGcpEmulator(logDir: string): Promise<Emulator> {
       const stopping = Date.now();
       await proc.stop();
       announce('gcp-sm-emulator', 'stopped', proc, port, stopping);
+    },
+    async start() {
+      const starting = Date.now();
+      await proc.stop(); // a no-op when stop() already ran
+      proc = await launch();
+      announce('gcp-sm-emulator', 'started again (empty)', proc, port, starting);
     },
   };
 }

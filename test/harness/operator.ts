@@ -5,6 +5,7 @@ import type { Clock } from '../../src/controller/clock.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { Operator } from '../../src/operator.ts';
 import { testKubeConfig } from './kube.ts';
+import { freePort } from './ports.ts';
 import { OPERATOR_NAMESPACE } from './test-env.ts';
 
 export interface TestOperator {
@@ -25,7 +26,10 @@ export async function startTestOperator(options: {
   serve?: boolean;
   silenceLimitMs?: number;
   workers?: number;
+  /** Serve the pod webhook and register it with this address (only one test file may at a time). */
+  webhook?: { failurePolicy?: 'Ignore' | 'Fail'; port?: number };
 }): Promise<TestOperator> {
+  const webhookPort = options.webhook ? (options.webhook.port ?? (await freePort())) : 0;
   const logs: string[] = [];
   const stream = new PassThrough();
   stream.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
@@ -37,6 +41,10 @@ export async function startTestOperator(options: {
       '--metrics-addr=127.0.0.1:0',
       '--log-level=debug',
       `--workers=${options.workers ?? 4}`,
+      `--webhook=${options.webhook ? 'true' : 'false'}`,
+      `--webhook-addr=127.0.0.1:${webhookPort}`,
+      ...(options.webhook ? [`--webhook-url=https://127.0.0.1:${webhookPort}`] : []),
+      `--webhook-failure-policy=${options.webhook?.failurePolicy ?? 'Ignore'}`,
     ],
     {},
     'test-operator',

@@ -49,6 +49,7 @@ test('started as a process it serves health and metrics, syncs, and exits 0 on S
       `--metrics-addr=127.0.0.1:${metrics}`,
       `--namespaces=${namespace}`,
       `--operator-namespace=${OPERATOR_NAMESPACE}`,
+      '--webhook=false',
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );

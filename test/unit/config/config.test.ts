@@ -14,6 +14,20 @@ describe('loadConfig', () => {
       logLevel: 'info',
       workers: 8,
       instance: HOST,
+      webhook: true,
+      webhookUrl: undefined,
+      webhookFailurePolicy: 'Ignore',
+      webhookService: 'mlsecrets-webhook',
+      workloadKinds: [
+        'Job',
+        'PyTorchJob',
+        'TFJob',
+        'MPIJob',
+        'XGBoostJob',
+        'PaddleJob',
+        'JAXJob',
+        'TrainJob',
+      ],
     });
   });
 
@@ -30,6 +44,9 @@ describe('loadConfig', () => {
         MLSECRETS_LOG_LEVEL: 'debug',
         MLSECRETS_WORKERS: '3',
         POD_NAME: 'mlsecrets-abc',
+        MLSECRETS_WEBHOOK_URL: 'https://127.0.0.1:9443',
+        MLSECRETS_WEBHOOK_FAILURE_POLICY: 'Fail',
+        MLSECRETS_WORKLOAD_KINDS: 'Job, PyTorchJob',
       },
       HOST,
     );
@@ -43,6 +60,11 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       workers: 3,
       instance: 'mlsecrets-abc',
+      webhook: true,
+      webhookUrl: 'https://127.0.0.1:9443',
+      webhookFailurePolicy: 'Fail',
+      webhookService: 'mlsecrets-webhook',
+      workloadKinds: ['Job', 'PyTorchJob'],
     });
   });
 
@@ -128,5 +150,15 @@ describe('parseAddress', () => {
     expect(() => parseAddress('8080', 'metrics-addr')).toThrow('--metrics-addr must look like');
     expect(() => parseAddress(':65536', 'x')).toThrow('":65536"');
     expect(() => parseAddress('host:', 'x')).toThrow();
+  });
+});
+
+describe('webhook flags', () => {
+  test.each([
+    ['--webhook-failure-policy=Maybe', /--webhook-failure-policy must be Ignore or Fail/],
+    ['--webhook-url=http://127.0.0.1:9443', /--webhook-url must be an https:\/\/ address/],
+    ['--webhook=yes', /--webhook must be true or false/],
+  ])('%s is rejected', (flag, message) => {
+    expect(() => loadConfig([flag], {}, HOST)).toThrow(message);
   });
 });

@@ -1,0 +1,149 @@
+// The narrow slice of Google Secret Manager the provider uses, and its implementation over the
+// official client. Unit tests replace the implementation with a fake; integration tests run
+// this one against the emulator.
+import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { credentials as grpcCredentials } from '@grpc/grpc-js';
+import { StoreConfigError } from '../provider.port.ts';
+import type { ServiceAccountKey } from './credentials.ts';
+import { CALL_TIMEOUT_MS } from './errors.ts';
+
+/** The answer of AccessSecretVersion, as loose as the SDK's own type. */
+export interface AccessSecretVersionResponse {
+  /** The version's full name; the version number even when an alias or `latest` was asked for. */
+  name?: string | null;
+  payload?: {
+    data?: Uint8Array | string | null;
+    /** int64 in the proto: a decimal string from google-gax, a number from other loaders. */
+    dataCrc32c?: string | number | null;
+  } | null;
+}
+
+/** What the provider needs of Secret Manager. */
+export interface SecretManagerApi {
+  accessSecretVersion(name: string): Promise<AccessSecretVersionResponse>;
+  /** Lists at most `pageSize` secrets of `parent` (one page only); the answer is not used. */
+  listSecrets(parent: string, pageSize: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where and as whom to connect. */
+export interface ApiSettings {
+  projectId: string;
+  endpoint?: Endpoint;
+  /** Absent: Application Default Credentials (workload identity on GKE). */
+  credentials?: ServiceAccountKey;
+}
+
+/** An endpoint override, parsed. */
+export interface Endpoint {
+  host: string;
+  port: number;
+  /** Plaintext gRPC: only for loopback hosts (an emulator next to the operator). */
+  plaintext: boolean;
+}
+
+export type SecretManagerApiFactory = (settings: ApiSettings) => SecretManagerApi;
+
+/**
+ * Parses `provider.gcp.endpoint` ("host:port", "[::1]:port", or "host" for port 443).
+ * Loopback hosts get plaintext gRPC: emulators serve no TLS, and traffic that never leaves
+ * the machine gains nothing from it. Every other host keeps TLS (a Private Service Connect
+ * endpoint, a regional endpoint): credentials must never cross a network in the clear.
+ */
+export function parseEndpoint(value: string): Endpoint {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(value.trim());
+  const port = match?.[2] === undefined ? 443 : Number(match[2]);
+  if (!match || port < 1 || port > 65535) {
+    throw new StoreConfigError(
+      'InvalidSpec',
+      `provider.gcp.endpoint "${value}" is not host:port (no scheme: gRPC, with TLS unless the host is loopback)`,
+    );
+  }
+  const host = match[1]!;
+  return { host, port, plaintext: isLoopback(host) };
+}
+
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare);
+}
+
+type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
+
+/** The options of the official client for `settings`. */
+export function clientOptions(settings: ApiSettings): ClientOptions {
+  const options: ClientOptions = {
+    projectId: settings.projectId,
+    // gRPC's reconnect backoff grows to 120 s by default: a store that came back would go on
+    // failing long after our own backoff says to try again. Our work queue paces the calls.
+    'grpc.max_reconnect_backoff_ms': 5_000,
+  };
+  if (settings.credentials) {
+    const { client_email, private_key } = settings.credentials;
+    options.credentials = { client_email, private_key };
+    // An explicit scope makes the self-signed JWT carry it instead of an audience derived
+    // from the endpoint host, which a Private Service Connect host would not match.
+    options.scopes = SecretManagerServiceClient.scopes;
+  }
+  const endpoint = settings.endpoint;
+  if (endpoint) {
+    options.apiEndpoint = endpoint.host;
+    options.port = endpoint.port;
+    if (endpoint.plaintext) {
+      // With sslCreds given, google-gax uses the channel as is and attaches no token (gRPC
+      // never sends call credentials over plaintext); the key, if any, is read and checked
+      // but not used on the wire. Naming the universe spares google-auth its search for
+      // default credentials, which would probe the metadata server outside Google Cloud.
+      options.sslCreds = grpcCredentials.createInsecure();
+      if (!settings.credentials) options.universeDomain = 'googleapis.com';
+    }
+  }
+  return options;
+}
+
+/**
+ * The official client behind SecretManagerApi. Every call has a deadline and no retries of
+ * the SDK's own (its default for AccessSecretVersion retries for up to 10 minutes): a dead
+ * endpoint must surface as Unavailable within seconds, and the work queue already retries
+ * with backoff and jitter, per store.
+ *
+ * The client is set up (credentials found, channel built) by awaiting its initialize() before
+ * any call. Each method of the SDK also calls initialize() itself and rethrows its failure
+ * from a detached `.catch`, an unhandled rejection that would end the process (no default
+ * credentials is enough). Awaited here first, a failure is ours to classify, and the methods
+ * are only called once initialize() has succeeded. A client whose set-up failed keeps the
+ * failure for good, so it is dropped and the next call builds a new one (workload identity
+ * may become ready later).
+ */
+export const sdkSecretManagerApi: SecretManagerApiFactory = (settings) => {
+  const options = clientOptions(settings);
+  const call = { timeout: CALL_TIMEOUT_MS, retry: null };
+  let client: SecretManagerServiceClient | undefined;
+  let closed = false;
+  const ready = async (): Promise<SecretManagerServiceClient> => {
+    if (closed) throw new Error('the Secret Manager client is closed');
+    client ??= new SecretManagerServiceClient(options);
+    const current = client;
+    try {
+      await current.initialize();
+    } catch (error) {
+      if (client === current) client = undefined;
+      throw error;
+    }
+    return current;
+  };
+  return {
+    async accessSecretVersion(name) {
+      const [response] = await (await ready()).accessSecretVersion({ name }, call);
+      return { name: response.name, payload: response.payload } as AccessSecretVersionResponse;
+    },
+    async listSecrets(parent, pageSize) {
+      await (await ready()).listSecrets({ parent, pageSize }, { ...call, autoPaginate: false });
+    },
+    async close() {
+      closed = true;
+      // Rejects when set-up failed: then there is nothing to release.
+      await client?.close().catch(() => undefined);
+    },
+  };
+};

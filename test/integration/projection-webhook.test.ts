@@ -1,0 +1,220 @@
+// The pod webhook on the real control plane: kube-apiserver calls the operator over TLS (a
+// MutatingWebhookConfiguration with the operator's caBundle), pods get their Secrets as files
+// or env, the attestation gate skips or denies, and a down webhook never blocks pods.
+import tls from 'node:tls';
+import type * as k8s from '@kubernetes/client-node';
+import { ManualClock } from '../../src/controller/clock.ts';
+import { createTestNamespace, eventually, isStatus, testKubeConfig } from '../harness/kube.ts';
+import { startTestOperator, type TestOperator } from '../harness/operator.ts';
+import {
+  clients,
+  createBinding,
+  createStore,
+  deleteClusterStore,
+  eventsFor,
+  putSourceSecret,
+  waitForReady,
+} from '../harness/resources.ts';
+
+const DAY = 24 * 3600_000;
+const c = clients(testKubeConfig());
+const clock = new ManualClock(Date.now());
+let team: string;
+let op: TestOperator | undefined;
+const store = `webhook-${Date.now().toString(36)}`;
+const storeRef = { kind: 'ClusterSecretStore' as const, name: store };
+const data = [{ secretKey: 'TOKEN', remoteRef: { key: 'token', property: 'value' } }];
+const digest = `@sha256:${'a'.repeat(64)}`;
+
+function pod(name: string, labels: Record<string, string>, extra: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod {
+  return {
+    metadata: { name, labels },
+    spec: { containers: [{ name: 'main', image: `registry.example.com/ml/trainer${digest}` }], ...extra },
+  };
+}
+
+async function createPod(body: k8s.V1Pod): Promise<k8s.V1Pod> {
+  return c.core.createNamespacedPod({ namespace: team, body });
+}
+
+async function deleteWebhookConfiguration(): Promise<void> {
+  const { AdmissionregistrationV1Api } = await import('@kubernetes/client-node');
+  await testKubeConfig()
+    .makeApiClient(AdmissionregistrationV1Api)
+    .deleteMutatingWebhookConfiguration({ name: 'mlsecrets-pod-injector' })
+    .catch(() => undefined);
+}
+
+beforeAll(async () => {
+  team = await createTestNamespace(c.core, 'webhook');
+  await putSourceSecret(c, team, 'token', { value: 'webhook-test-token' });
+  await createStore(c, 'ClusterSecretStore', store, { provider: { kubernetes: { namespace: team } } });
+  op = await startTestOperator({ namespaces: [team], clock, webhook: {} });
+  await createBinding(c, team, 'vol', { storeRef, data });
+  await createBinding(c, team, 'envb', {
+    storeRef,
+    data,
+    projection: { as: 'env', selector: { matchLabels: { app: 'env-consumer' } } },
+  });
+  await createBinding(c, team, 'gated', {
+    storeRef,
+    data,
+    projection: {
+      requirements: {
+        serviceAccountNames: ['trainer'],
+        imageDigestPinned: true,
+        allowedImages: ['registry.example.com/ml/*'],
+        enforcement: 'Skip',
+      },
+    },
+  });
+  await createBinding(c, team, 'strict', {
+    storeRef,
+    data,
+    projection: { requirements: { serviceAccountNames: ['trainer'], enforcement: 'Deny' } },
+  });
+  for (const name of ['vol', 'envb', 'gated', 'strict']) await waitForReady(c, team, name);
+});
+
+afterAll(async () => {
+  await op?.stop();
+  await deleteWebhookConfiguration();
+  await deleteClusterStore(c, store).catch(() => undefined);
+  await c.core.deleteNamespace({ name: team }).catch(() => undefined);
+});
+
+test('a labelled pod gets the Secret as a read-only volume in every container, and is annotated', async () => {
+  const created = await createPod({
+    ...pod('with-volume', { 'mlsecrets.io/binding': 'vol' }),
+    spec: {
+      initContainers: [{ name: 'init', image: 'busybox' }],
+      containers: [
+        { name: 'main', image: 'trainer' },
+        { name: 'sidecar', image: 'logger' },
+      ],
+    },
+  });
+  expect(created.spec?.volumes).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({
+        name: 'mlsecrets-vol',
+        secret: expect.objectContaining({ secretName: 'vol' }),
+      }),
+    ]),
+  );
+  for (const container of [...created.spec!.containers, ...created.spec!.initContainers!]) {
+    expect(container.volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: 'mlsecrets-vol', mountPath: '/var/run/secrets/mlsecrets/vol', readOnly: true },
+      ]),
+    );
+  }
+  expect(created.metadata?.annotations?.['mlsecrets.io/injected']).toBe('vol');
+  expect(created.metadata?.labels?.['mlsecrets.io/injected']).toBe('true');
+});
+
+test('a pod matched by an env binding gets envFrom', async () => {
+  const created = await createPod(pod('with-env', { app: 'env-consumer' }));
+  expect(created.spec?.containers[0]?.envFrom).toEqual([{ secretRef: { name: 'envb' } }]);
+  expect(created.spec?.volumes ?? []).not.toEqual(
+    expect.arrayContaining([expect.objectContaining({ name: 'mlsecrets-envb' })]),
+  );
+});
+
+test.each([
+  [
+    'a service account not allowed',
+    { serviceAccountName: 'default' },
+    /service account "default" is not one of "trainer"/,
+  ],
+  [
+    'an image not pinned by digest',
+    {
+      serviceAccountName: 'trainer',
+      containers: [{ name: 'main', image: 'registry.example.com/ml/trainer:latest' }],
+    },
+    /not pinned by @sha256 digest/,
+  ],
+  [
+    'an image outside the allowed images',
+    { serviceAccountName: 'trainer', containers: [{ name: 'main', image: `docker.io/evil/miner${digest}` }] },
+    /matches none of the allowed images/,
+  ],
+])(
+  'the gate admits a pod with %s without the Secret, with an InjectionDenied Event',
+  async (_what, spec, message) => {
+    const name = `gated-${Math.random().toString(36).slice(2, 8)}`;
+    const created = await createPod(
+      pod(name, { 'mlsecrets.io/binding': 'gated' }, spec as Partial<k8s.V1PodSpec>),
+    );
+    expect(created.metadata?.annotations?.['mlsecrets.io/injected']).toBeUndefined();
+    expect(created.spec?.volumes ?? []).not.toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'mlsecrets-gated' })]),
+    );
+    await eventually(
+      () => eventsFor(c, team, 'gated'),
+      (events) =>
+        events.some(
+          (e) =>
+            e.reason === 'InjectionDenied' &&
+            e.type === 'Warning' &&
+            message.test(e.message ?? '') &&
+            e.message!.includes(name),
+        ),
+      { what: 'an InjectionDenied Event naming the failed requirement' },
+    );
+  },
+);
+
+test('a pod that passes the gate gets the Secret', async () => {
+  const created = await createPod(
+    pod('gated-ok', { 'mlsecrets.io/binding': 'gated' }, { serviceAccountName: 'trainer' }),
+  );
+  expect(created.metadata?.annotations?.['mlsecrets.io/injected']).toBe('gated');
+});
+
+test('enforcement Deny rejects the pod with the failed requirement', async () => {
+  let error: unknown;
+  try {
+    await createPod(pod('denied', { 'mlsecrets.io/binding': 'strict' }));
+  } catch (e) {
+    error = e;
+  }
+  expect(isStatus(error, 403)).toBe(true);
+  expect(String((error as { body?: unknown }).body)).toMatch(
+    /SecretBinding \\?"strict\\?" requires it: service account/,
+  );
+});
+
+test('the webhook certificate is renewed when it nears expiry, and the new one is served', async () => {
+  const servedNotAfter = () =>
+    new Promise<number>((resolve, reject) => {
+      const socket = tls.connect(
+        { host: '127.0.0.1', port: op!.operator.ports.webhook!, rejectUnauthorized: false },
+        () => {
+          resolve(Date.parse(socket.getPeerCertificate().valid_to));
+          socket.end();
+        },
+      );
+      socket.on('error', reject);
+    });
+  const before = await servedNotAfter();
+  clock.advance(61 * DAY); // less than a third of the 90-day validity is left
+  const after = await eventually(servedNotAfter, (notAfter) => notAfter > before + 30 * DAY, {
+    what: 'a renewed certificate',
+  });
+  expect(after).toBeGreaterThan(before);
+  // kube-apiserver still trusts it (same CA): a new pod is still mutated.
+  const created = await createPod(pod('after-renewal', { 'mlsecrets.io/binding': 'vol' }));
+  expect(created.metadata?.annotations?.['mlsecrets.io/injected']).toBe('vol');
+});
+
+test('with the operator stopped, pods are still admitted (failurePolicy Ignore)', async () => {
+  await op!.stop();
+  op = undefined;
+  const started = Date.now();
+  const created = await createPod(pod('while-down', { 'mlsecrets.io/binding': 'vol' }));
+  expect(created.metadata?.name).toBe('while-down');
+  expect(created.metadata?.annotations?.['mlsecrets.io/injected']).toBeUndefined();
+  expect(Date.now() - started).toBeLessThan(6_000);
+});
