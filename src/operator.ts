@@ -96,6 +96,7 @@ export class Operator {
       getBinding: (key) => this.manager.getBinding(key),
       getManagedSecret: (ns, name) => this.manager.getManagedSecret(ns, name),
       managedSecretsOf: (ns, name) => this.manager.managedSecretsOf(ns, name),
+      projectedPods: (ns, name) => this.manager.projectedPods(ns, name).length,
       stores,
       fetcher,
       secrets: this.kube,

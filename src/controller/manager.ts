@@ -2,6 +2,7 @@
 import type { Logger } from 'winston';
 import { findCondition } from '../api/conditions.ts';
 import { BINDING_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
+import { INJECTED_ANNOTATION, INJECTED_LABEL } from '../projection/pod-mutator.ts';
 import { objectKey, type SecretBinding, type Store, type StoreKind } from '../api/types.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { Informer, type InformerHealth, type KubeObject } from '../kube/informer.ts';
@@ -43,6 +44,8 @@ export class Manager {
   private readonly storeInformers = new Map<string, Informer<Store & KubeObject>>();
   private readonly clusterStores: Informer<Store & KubeObject>;
   private readonly secretInformers = new Map<string, Informer<SecretObject>>();
+  /** Pods the webhook injected into (labelled), to count them and find their workloads. */
+  private readonly podInformers = new Map<string, Informer<InjectedPod>>();
   private reconcilers?: Reconcilers;
   private workers: Promise<void>[] = [];
 
@@ -64,6 +67,16 @@ export class Manager {
         ns,
         this.informer(`managed-secrets${ns ? `@${ns}` : ''}`, collectionPath('Secret', namespace), {
           labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+        }),
+      );
+    }
+    for (const ns of scopes) {
+      const podsPath = ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods';
+      this.podInformers.set(
+        ns,
+        this.informer<InjectedPod>(`injected-pods${ns ? `@${ns}` : ''}`, podsPath, {
+          labelSelector: `${INJECTED_LABEL}=true`,
+          transform: leanPod,
         }),
       );
     }
@@ -101,6 +114,7 @@ export class Manager {
       ...this.bindingInformers.values(),
       ...this.storeInformers.values(),
       ...this.secretInformers.values(),
+      ...this.podInformers.values(),
       this.clusterStores,
     ] as Informer<KubeObject>[];
   }
@@ -138,6 +152,19 @@ export class Manager {
     );
   }
 
+  /** Running pods that carry a binding (injected by the webhook). */
+  projectedPods(namespace: string, bindingName: string): InjectedPod[] {
+    const informer = this.scoped(this.podInformers, namespace);
+    return (informer?.list() ?? []).filter(
+      (p) =>
+        p.metadata.namespace === namespace &&
+        !p.metadata.deletionTimestamp &&
+        p.status?.phase !== 'Succeeded' &&
+        p.status?.phase !== 'Failed' &&
+        (p.metadata.annotations?.[INJECTED_ANNOTATION] ?? '').split(',').includes(bindingName),
+    );
+  }
+
   private scoped<T extends KubeObject>(
     informers: Map<string, Informer<T>>,
     namespace: string,
@@ -148,7 +175,7 @@ export class Manager {
   private informer<T extends KubeObject>(
     name: string,
     path: string,
-    extra: { labelSelector?: string } = {},
+    extra: { labelSelector?: string; transform?: (object: T) => T } = {},
   ): Informer<T> {
     return new Informer<T>({
       name,
@@ -203,6 +230,24 @@ export class Manager {
       const binding = secret.metadata.annotations?.[BINDING_ANNOTATION];
       if (binding) this.queue.add(`${BINDING}${secret.metadata.namespace}/${binding}`, 'high');
     };
+    // Pods coming and going change a binding's projectedPods.
+    const onPod = (pod: InjectedPod, old?: InjectedPod) => {
+      if (
+        old &&
+        old.status?.phase === pod.status?.phase &&
+        old.metadata.deletionTimestamp === pod.metadata.deletionTimestamp
+      ) {
+        return;
+      }
+      for (const name of (pod.metadata.annotations?.[INJECTED_ANNOTATION] ?? '').split(',').filter(Boolean)) {
+        this.queue.add(`${BINDING}${pod.metadata.namespace}/${name}`, 'low');
+      }
+    };
+    for (const informer of this.podInformers.values()) {
+      informer.on('add', (p) => onPod(p));
+      informer.on('update', (p, old) => onPod(p, old));
+      informer.on('delete', (p) => onPod(p));
+    }
     for (const informer of this.secretInformers.values()) {
       informer.on('update', onSecret);
       informer.on('delete', onSecret);
@@ -246,6 +291,29 @@ export class Manager {
     const slash = rest.indexOf('/');
     return reconcilers.store('SecretStore', rest.slice(0, slash), rest.slice(slash + 1));
   }
+}
+
+/** What the operator keeps of an injected pod: metadata and phase, not its spec. */
+export interface InjectedPod extends KubeObject {
+  status?: { phase?: string };
+}
+
+function leanPod(pod: InjectedPod): InjectedPod {
+  const { name, namespace, uid, resourceVersion, labels, annotations, ownerReferences, deletionTimestamp } =
+    pod.metadata;
+  return {
+    metadata: {
+      name,
+      namespace,
+      uid,
+      resourceVersion,
+      labels,
+      annotations,
+      ownerReferences,
+      deletionTimestamp,
+    },
+    status: { phase: pod.status?.phase },
+  };
 }
 
 function neverSynced(binding: SecretBinding): boolean {

@@ -72,6 +72,8 @@ export interface SecretBindingReconcilerDeps {
   status: StatusWriter;
   events: EventRecorder;
   hasher: DataHasher;
+  /** How many running pods carry the binding (webhook injections). */
+  projectedPods?(namespace: string, bindingName: string): number;
   /** Counts provider calls made outside the fetch layer (rotation, generators) for the metrics. */
   onProviderCall?: (handle: StoreHandle, operation: string) => void;
 }
@@ -145,7 +147,14 @@ export class SecretBindingReconciler {
     if (existing && previousIssue && !refreshDue && !renewalDue && !rotationDue && !ttlChanged) {
       // Nothing is due: only drift (checked without the values, by hash) would need a write.
       const drift = driftOf(existing, desiredSecret(binding, name, {}, previousIssue), this.deps.hasher);
-      if (!drift) return { requeueAfterMs: this.nextDue(binding, lifetime, previousIssue, now) - now };
+      if (!drift) {
+        const status = binding.status ?? {};
+        const projectedPods = this.deps.projectedPods?.(namespace, binding.metadata.name!);
+        if (projectedPods !== undefined && projectedPods !== status.projectedPods) {
+          await this.writeStatus(binding, { ...status, projectedPods });
+        }
+        return { requeueAfterMs: this.nextDue(binding, lifetime, previousIssue, now) - now };
+      }
     }
 
     let assembled: AssembledData;
@@ -356,6 +365,9 @@ export class SecretBindingReconciler {
       issuedAt: formatTime(issue.issuedAt),
       expiresAt: formatTime(issue.expiresAt),
       nextRotationAt,
+      projectedPods:
+        this.deps.projectedPods?.(binding.metadata.namespace!, binding.metadata.name!) ??
+        previous.projectedPods,
       sources: assembled.sources,
       dataHash: issue.dataHash,
     };
