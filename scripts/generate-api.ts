@@ -32,6 +32,7 @@ export async function generatedFiles(): Promise<Map<string, string>> {
         additionalProperties: false,
         declareExternallyReferenced: true,
         strictIndexSignatures: true,
+        ignoreMinAndMaxItems: true,
         format: true,
       });
       parts.push(ts);

@@ -56,6 +56,7 @@ export class Operator {
       logger: options.logger,
       namespaces: options.config.namespaces,
       workers: options.config.workers,
+      workloadKinds: options.config.workloadKinds,
       silenceLimitMs: options.silenceLimitMs,
     });
   }
@@ -97,6 +98,7 @@ export class Operator {
       getManagedSecret: (ns, name) => this.manager.getManagedSecret(ns, name),
       managedSecretsOf: (ns, name) => this.manager.managedSecretsOf(ns, name),
       projectedPods: (ns, name) => this.manager.projectedPods(ns, name).length,
+      workloadsFor: (binding) => this.manager.workloadsFor(binding),
       stores,
       fetcher,
       secrets: this.kube,

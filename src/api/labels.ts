@@ -10,3 +10,5 @@ export const DATA_HASH_ANNOTATION = 'mlsecrets.io/data-hash';
 export const SOURCE_HASH_ANNOTATION = 'mlsecrets.io/source-hash';
 /** The label pods carry to opt in to a binding's projection by default. */
 export const BINDING_LABEL = 'mlsecrets.io/binding';
+/** On a PerWorkload Secret: the workload it was issued for, as "Kind/name". */
+export const WORKLOAD_ANNOTATION = 'mlsecrets.io/workload';

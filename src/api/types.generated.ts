@@ -328,16 +328,7 @@ export interface SecretBindingSpec {
    *
    * @maxItems 8
    */
-  generators?:
-    | []
-    | [Generator]
-    | [Generator, Generator]
-    | [Generator, Generator, Generator]
-    | [Generator, Generator, Generator, Generator]
-    | [Generator, Generator, Generator, Generator, Generator]
-    | [Generator, Generator, Generator, Generator, Generator, Generator]
-    | [Generator, Generator, Generator, Generator, Generator, Generator, Generator]
-    | [Generator, Generator, Generator, Generator, Generator, Generator, Generator, Generator];
+  generators?: Generator[];
   target?: SecretTarget;
   lifetime?: Lifetime;
   projection?: Projection;

@@ -7,6 +7,7 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   SOURCE_HASH_ANNOTATION,
+  WORKLOAD_ANNOTATION,
 } from '../api/labels.ts';
 import { shapeMetadata } from '../data/template.ts';
 import { API_VERSION, type SecretBinding } from '../api/types.ts';
@@ -34,11 +35,20 @@ export interface Issue {
 }
 
 /** The Secret a binding should have, for server-side apply. */
+/** The object a Secret belongs to: the binding (Shared), or one workload (PerWorkload). */
+export interface SecretOwner {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
 export function desiredSecret(
   binding: SecretBinding,
   name: string,
   data: Record<string, Buffer>,
   issue: Issue,
+  owner?: SecretOwner,
 ): SecretObject {
   const shape = shapeMetadata(binding.spec);
   return {
@@ -55,15 +65,18 @@ export function desiredSecret(
         [EXPIRES_AT_ANNOTATION]: formatTime(issue.expiresAt),
         [DATA_HASH_ANNOTATION]: issue.dataHash,
         ...(issue.sourceHash ? { [SOURCE_HASH_ANNOTATION]: issue.sourceHash } : {}),
+        ...(owner ? { [WORKLOAD_ANNOTATION]: `${owner.kind}/${owner.name}` } : {}),
       },
       ownerReferences: [
-        {
-          apiVersion: API_VERSION,
-          kind: 'SecretBinding',
-          name: binding.metadata.name!,
-          uid: binding.metadata.uid!,
-          controller: true,
-        },
+        owner
+          ? { ...owner, controller: false }
+          : {
+              apiVersion: API_VERSION,
+              kind: 'SecretBinding',
+              name: binding.metadata.name!,
+              uid: binding.metadata.uid!,
+              controller: true,
+            },
       ],
     },
     type: shape.type,

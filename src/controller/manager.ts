@@ -2,7 +2,14 @@
 import type { Logger } from 'winston';
 import { findCondition } from '../api/conditions.ts';
 import { BINDING_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
-import { INJECTED_ANNOTATION, INJECTED_LABEL } from '../projection/pod-mutator.ts';
+import {
+  DEFAULT_WORKLOAD_KINDS,
+  INJECTED_ANNOTATION,
+  INJECTED_LABEL,
+  projectionSelector,
+  selectorMatches,
+} from '../projection/pod-mutator.ts';
+import type { Workload } from './per-workload.reconciler.ts';
 import { objectKey, type SecretBinding, type Store, type StoreKind } from '../api/types.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { Informer, type InformerHealth, type KubeObject } from '../kube/informer.ts';
@@ -24,6 +31,8 @@ export interface ManagerOptions {
   /** Watch only these namespaces (ClusterSecretStores are always watched). Absent: all. */
   namespaces?: string[];
   workers?: number;
+  /** Owner kinds whose pods PerWorkload bindings scope to the owner. */
+  workloadKinds?: string[];
   /** A watch silent for this long is restarted (bookmarks arrive about every minute). */
   silenceLimitMs?: number;
 }
@@ -46,6 +55,9 @@ export class Manager {
   private readonly secretInformers = new Map<string, Informer<SecretObject>>();
   /** Pods the webhook injected into (labelled), to count them and find their workloads. */
   private readonly podInformers = new Map<string, Informer<InjectedPod>>();
+  /** Jobs, for PerWorkload bindings: a Secret per running Job, revoked when it ends. */
+  private readonly jobInformers = new Map<string, Informer<LeanJob>>();
+  private readonly workloadKinds: string[];
   private reconcilers?: Reconcilers;
   private workers: Promise<void>[] = [];
 
@@ -68,6 +80,14 @@ export class Manager {
         this.informer(`managed-secrets${ns ? `@${ns}` : ''}`, collectionPath('Secret', namespace), {
           labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
         }),
+      );
+    }
+    this.workloadKinds = options.workloadKinds ?? DEFAULT_WORKLOAD_KINDS;
+    for (const ns of scopes) {
+      const jobsPath = ns ? `/apis/batch/v1/namespaces/${ns}/jobs` : '/apis/batch/v1/jobs';
+      this.jobInformers.set(
+        ns,
+        this.informer<LeanJob>(`jobs${ns ? `@${ns}` : ''}`, jobsPath, { transform: leanJob }),
       );
     }
     for (const ns of scopes) {
@@ -115,6 +135,7 @@ export class Manager {
       ...this.storeInformers.values(),
       ...this.secretInformers.values(),
       ...this.podInformers.values(),
+      ...this.jobInformers.values(),
       this.clusterStores,
     ] as Informer<KubeObject>[];
   }
@@ -150,6 +171,62 @@ export class Manager {
       (s) =>
         s.metadata.namespace === namespace && s.metadata.annotations?.[BINDING_ANNOTATION] === bindingName,
     );
+  }
+
+  /**
+   * The workloads a PerWorkload binding serves: Jobs whose pod template it selects, and the
+   * workloads (listed owner kinds, or bare pods) of pods the webhook injected it into.
+   */
+  workloadsFor(binding: SecretBinding): Workload[] {
+    const namespace = binding.metadata.namespace!;
+    const selector = projectionSelector(binding);
+    const found = new Map<string, Workload>();
+    for (const job of this.scoped(this.jobInformers, namespace)?.list() ?? []) {
+      if (job.metadata.namespace !== namespace || job.metadata.deletionTimestamp) continue;
+      if (!selectorMatches(selector, job.spec?.template?.metadata?.labels ?? {})) continue;
+      found.set(job.metadata.uid!, {
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        name: job.metadata.name!,
+        uid: job.metadata.uid!,
+        ended: jobEnded(job),
+      });
+    }
+    const pods = (this.scoped(this.podInformers, namespace)?.list() ?? []).filter(
+      (p) =>
+        p.metadata.namespace === namespace &&
+        (p.metadata.annotations?.[INJECTED_ANNOTATION] ?? '').split(',').includes(binding.metadata.name!),
+    );
+    for (const pod of pods) {
+      const owner = (pod.metadata.ownerReferences ?? []).find((o) => o.controller);
+      if (owner && this.workloadKinds.includes(owner.kind)) {
+        if (found.has(owner.uid)) continue;
+        // A workload of another kind ends when none of its injected pods is running any more.
+        const siblings = pods.filter((p) => p.metadata.ownerReferences?.some((o) => o.uid === owner.uid));
+        const running = siblings.some((p) => !isFinished(p));
+        found.set(owner.uid, {
+          apiVersion: owner.apiVersion,
+          kind: owner.kind,
+          name: owner.name,
+          uid: owner.uid,
+          ended: running ? undefined : 'has no running pods',
+        });
+      } else if (!owner) {
+        const ended = pod.metadata.deletionTimestamp
+          ? 'is being deleted'
+          : isFinished(pod)
+            ? `has ${pod.status?.phase?.toLowerCase()}`
+            : undefined;
+        found.set(pod.metadata.uid!, {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          name: pod.metadata.name!,
+          uid: pod.metadata.uid!,
+          ended,
+        });
+      }
+    }
+    return [...found.values()];
   }
 
   /** Running pods that carry a binding (injected by the webhook). */
@@ -243,6 +320,18 @@ export class Manager {
         this.queue.add(`${BINDING}${pod.metadata.namespace}/${name}`, 'low');
       }
     };
+    // A Job that starts or ends concerns the PerWorkload bindings of its namespace, at once.
+    const onJob = (job: LeanJob, old?: LeanJob) => {
+      if (old && jobEnded(old) === jobEnded(job)) return;
+      for (const binding of this.bindingsIn(job.metadata.namespace!) ?? []) {
+        if (binding.spec.projection?.scope === 'PerWorkload') enqueueBinding(binding, 'high');
+      }
+    };
+    for (const informer of this.jobInformers.values()) {
+      informer.on('add', (j) => onJob(j));
+      informer.on('update', (j, old) => onJob(j, old));
+      informer.on('delete', (j) => onJob(j));
+    }
     for (const informer of this.podInformers.values()) {
       informer.on('add', (p) => onPod(p));
       informer.on('update', (p, old) => onPod(p, old));
@@ -296,6 +385,33 @@ export class Manager {
 /** What the operator keeps of an injected pod: metadata and phase, not its spec. */
 export interface InjectedPod extends KubeObject {
   status?: { phase?: string };
+}
+
+/** What the operator keeps of a Job: identity, pod template labels, and whether it ended. */
+export interface LeanJob extends KubeObject {
+  spec?: { template?: { metadata?: { labels?: Record<string, string> } } };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+function leanJob(job: LeanJob): LeanJob {
+  const { name, namespace, uid, resourceVersion, labels, deletionTimestamp } = job.metadata;
+  return {
+    metadata: { name, namespace, uid, resourceVersion, labels, deletionTimestamp },
+    spec: { template: { metadata: { labels: job.spec?.template?.metadata?.labels } } },
+    status: { conditions: (job.status?.conditions ?? []).map(({ type, status }) => ({ type, status })) },
+  };
+}
+
+/** "completed" or "failed" once the Job's terminal condition is True. */
+function jobEnded(job: LeanJob): string | undefined {
+  const conditions = job.status?.conditions ?? [];
+  if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return 'completed';
+  if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) return 'failed';
+  return undefined;
+}
+
+function isFinished(pod: InjectedPod): boolean {
+  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 }
 
 function leanPod(pod: InjectedPod): InjectedPod {

@@ -38,6 +38,7 @@ import {
   parseTime,
   type Issue,
 } from './managed-secret.ts';
+import { reconcilePerWorkload, type Workload } from './per-workload.reconciler.ts';
 import type { StoreDirectory } from './stores.ts';
 
 /** What a reconcile asks of the work queue. */
@@ -72,6 +73,8 @@ export interface SecretBindingReconcilerDeps {
   status: StatusWriter;
   events: EventRecorder;
   hasher: DataHasher;
+  /** Workloads a PerWorkload binding serves (Jobs whose pods it selects, injected pods' owners). */
+  workloadsFor?(binding: SecretBinding): Workload[];
   /** How many running pods carry the binding (webhook injections). */
   projectedPods?(namespace: string, bindingName: string): number;
   /** Counts provider calls made outside the fetch layer (rotation, generators) for the metrics. */
@@ -118,6 +121,9 @@ export class SecretBindingReconciler {
           : new ReconcileError(ConditionReason.InvalidSpec, (error as Error).message, { retry: 'never' });
       return this.failed(binding, undefined, undefined, failure, now);
     }
+
+    if (binding.spec.projection?.scope === 'PerWorkload')
+      return this.reconcilePerWorkload(binding, lifetime, now);
 
     const name = targetName(binding);
     const namespace = binding.metadata.namespace!;
@@ -243,6 +249,35 @@ export class SecretBindingReconciler {
     // Only now is this epoch done: a failed write or status patch above is retried in full.
     this.synced.set(key, { epoch, generation });
     return { requeueAfterMs: this.nextDue(binding, lifetime, issue, now, status.nextRotationAt) - now };
+  }
+
+  private async reconcilePerWorkload(
+    binding: SecretBinding,
+    lifetime: EffectiveLifetime,
+    now: number,
+  ): Promise<ReconcileResult> {
+    try {
+      const next = await reconcilePerWorkload({
+        binding,
+        lifetime,
+        now,
+        workloads: this.deps.workloadsFor?.(binding) ?? [],
+        secrets: this.deps.managedSecretsOf(binding.metadata.namespace!, binding.metadata.name!),
+        writer: this.deps.secrets,
+        hasher: this.deps.hasher,
+        read: async () => {
+          const handle = await this.deps.stores.handleFor(this.deps.stores.storeFor(binding));
+          const epoch = refreshEpoch(now, lifetime.refreshMs);
+          return { handle, assembled: await this.fetch(binding, handle, epoch) };
+        },
+        event: (type, reason, message) => this.event(binding, type, reason, message),
+        writeStatus: (status) => this.writeStatus(binding, status),
+        onProviderCall: (handle, operation) => this.deps.onProviderCall?.(handle, operation),
+      });
+      return { requeueAfterMs: next - now };
+    } catch (error) {
+      return this.failed(binding, undefined, lifetime, toReconcileError(error), now);
+    }
   }
 
   /** Asks the store to rotate every remote value the binding reads (rotateInStore). */
