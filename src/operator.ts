@@ -17,6 +17,7 @@ import { loadInstallKey } from './kube/install-key.ts';
 import { KubeClient } from './kube/kube-client.ts';
 import { informersLive, informersSynced, serveHealth } from './observability/health.ts';
 import { OperatorMetrics, serveMetrics } from './observability/metrics.ts';
+import { RolloutRestarter } from './projection/rollout-restarter.ts';
 import { PodWebhook } from './projection/webhook.ts';
 import { ProviderRegistry, defaultFactories } from './providers/registry.ts';
 import type { ProviderFactory } from './providers/provider.port.ts';
@@ -29,6 +30,8 @@ export interface OperatorOptions {
   providers?: ProviderFactory[];
   /** Serve /healthz, /readyz and /metrics (off for tests that do not read them). */
   serve?: boolean;
+  /** Rotation changes within this window cause one rollout restart (tests shorten it). */
+  rolloutDebounceMs?: number;
   /** How long a quiet watch is trusted (tests shorten it). */
   silenceLimitMs?: number;
 }
@@ -43,6 +46,7 @@ export class Operator {
   /** Ports actually bound (":0" picks a free one). */
   readonly ports: { health?: number; metrics?: number; webhook?: number } = {};
   webhook?: PodWebhook;
+  private restarter!: RolloutRestarter;
 
   constructor(options: OperatorOptions) {
     this.options = options;
@@ -91,6 +95,13 @@ export class Operator {
       logger,
     });
     const fetcher = new Fetcher({ clock, logger, observer: this.metrics });
+    this.restarter = new RolloutRestarter({
+      http,
+      clock,
+      logger,
+      events,
+      debounceMs: this.options.rolloutDebounceMs,
+    });
     const bindings = new SecretBindingReconciler({
       clock,
       logger,
@@ -99,6 +110,7 @@ export class Operator {
       managedSecretsOf: (ns, name) => this.manager.managedSecretsOf(ns, name),
       projectedPods: (ns, name) => this.manager.projectedPods(ns, name).length,
       workloadsFor: (binding) => this.manager.workloadsFor(binding),
+      onDataChanged: (binding, secretName) => this.restarter.request(binding, secretName),
       stores,
       fetcher,
       secrets: this.kube,
@@ -147,6 +159,7 @@ export class Operator {
 
   async stop(): Promise<void> {
     await this.webhook?.stop();
+    await this.restarter?.stop();
     await this.manager.stop();
     await Promise.all(this.servers.map((s) => new Promise((resolve) => s.close(resolve))));
     this.options.logger.info('operator stopped');

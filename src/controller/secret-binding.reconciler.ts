@@ -73,6 +73,8 @@ export interface SecretBindingReconcilerDeps {
   status: StatusWriter;
   events: EventRecorder;
   hasher: DataHasher;
+  /** Told when a Secret that consumers already had gets new data (onRotation: RolloutRestart). */
+  onDataChanged?(binding: SecretBinding, secretName: string): void;
   /** Workloads a PerWorkload binding serves (Jobs whose pods it selects, injected pods' owners). */
   workloadsFor?(binding: SecretBinding): Workload[];
   /** How many running pods carry the binding (webhook injections). */
@@ -234,6 +236,10 @@ export class SecretBindingReconciler {
       }
     }
     const dataWritten = previousIssue?.dataHash !== issue.dataHash;
+    // Consumers had the old data only if a Secret existed before this issue.
+    if (dataWritten && previousIssue && binding.spec.projection?.onRotation === 'RolloutRestart') {
+      this.deps.onDataChanged?.(binding, name);
+    }
     const status = this.readyStatus(binding, lifetime, name, issue, assembled, dataWritten, now);
     await this.writeStatus(binding, status);
     if (cause.event) {

@@ -28,6 +28,7 @@ export async function startTestOperator(options: {
   workers?: number;
   /** Serve the pod webhook and register it with this address (only one test file may at a time). */
   webhook?: { failurePolicy?: 'Ignore' | 'Fail'; port?: number };
+  rolloutDebounceMs?: number;
 }): Promise<TestOperator> {
   const webhookPort = options.webhook ? (options.webhook.port ?? (await freePort())) : 0;
   const logs: string[] = [];
@@ -56,6 +57,7 @@ export async function startTestOperator(options: {
     clock: options.clock,
     serve: options.serve ?? false,
     silenceLimitMs: options.silenceLimitMs,
+    rolloutDebounceMs: options.rolloutDebounceMs,
   });
   await operator.start();
   return { operator, logs, stop: () => operator.stop() };
