@@ -15,6 +15,7 @@ import {
 import {
   assembleData,
   checkSize,
+  findQueries,
   remoteRequests,
   validateBindingSpec,
   type AssembledData,
@@ -68,7 +69,7 @@ export interface SecretBindingReconcilerDeps {
   /** Managed Secrets whose binding annotation names `bindingName` in `namespace`. */
   managedSecretsOf(namespace: string, bindingName: string): SecretObject[];
   stores: Pick<StoreDirectory, 'storeFor' | 'handleFor'>;
-  fetcher: Pick<Fetcher, 'read'>;
+  fetcher: Pick<Fetcher, 'read' | 'find'>;
   secrets: SecretWriter;
   status: StatusWriter;
   events: EventRecorder;
@@ -306,13 +307,17 @@ export class SecretBindingReconciler {
     handle: StoreHandle,
     notOlderThan: number,
   ): Promise<AssembledData> {
-    const outcomes = await this.deps.fetcher.read(handle, remoteRequests(binding.spec), notOlderThan);
+    const queries = findQueries(binding.spec);
+    const [outcomes, found] = await Promise.all([
+      this.deps.fetcher.read(handle, remoteRequests(binding.spec), notOlderThan),
+      Promise.all(queries.map(({ query }) => this.deps.fetcher.find(handle, query, notOlderThan))),
+    ]);
     const values = new Map();
     for (const [id, outcome] of outcomes) {
       if (outcome instanceof ProviderError) throw outcome;
       values.set(id, outcome);
     }
-    return assembleData(binding.spec, values);
+    return assembleData(binding.spec, values, new Map(queries.map(({ id }, i) => [id, found[i]!])));
   }
 
   /**

@@ -1,6 +1,6 @@
 // Turns a binding's spec and the remote values it needs into the data of its Secret.
-import type { SecretBindingSpec, SourceVersion } from '../api/types.ts';
-import type { RemoteRequest, RemoteValue } from '../providers/provider.port.ts';
+import type { DataFromItem, SecretBindingSpec, SourceVersion } from '../api/types.ts';
+import type { FindQuery, RemoteRequest, RemoteValue } from '../providers/provider.port.ts';
 import { DataError, decode, extractFields, selectProperty, type DecodingStrategy } from './properties.ts';
 
 /** The Kubernetes limit on the total size of a Secret's data. */
@@ -47,7 +47,53 @@ export interface AssembledData {
  * Builds the Secret data. dataFrom comes first and data after it, so an explicit
  * spec.data key wins over the same key extracted from a JSON value.
  */
-export function assembleData(spec: SecretBindingSpec, values: Map<string, RemoteValue>): AssembledData {
+/** The find queries of a binding, each with the id its results are kept under. */
+export function findQueries(spec: SecretBindingSpec): { id: string; query: FindQuery }[] {
+  const out = new Map<string, FindQuery>();
+  for (const item of spec.dataFrom ?? []) {
+    if (!item.find) continue;
+    const query = toQuery(item.find);
+    out.set(findId(query), query);
+  }
+  return [...out].map(([id, query]) => ({ id, query }));
+}
+
+function toQuery(find: NonNullable<DataFromItem['find']>): FindQuery {
+  return {
+    ...(find.path ? { path: find.path } : {}),
+    ...(find.name?.regexp ? { nameRegexp: find.name.regexp } : {}),
+    ...(find.tags && Object.keys(find.tags).length > 0 ? { tags: find.tags as Record<string, string> } : {}),
+  };
+}
+
+export function findId(query: FindQuery): string {
+  return JSON.stringify([query.path ?? '', query.nameRegexp ?? '', Object.entries(query.tags ?? {}).sort()]);
+}
+
+/** Renames a key with the rewrites in order, then replaces what a Secret key cannot hold with "_". */
+export function rewriteKey(key: string, rewrites: DataFromItem['rewrite']): string {
+  let out = key;
+  for (const { regexp } of rewrites ?? []) {
+    let pattern: RegExp;
+    try {
+      pattern = new RegExp(regexp.source);
+    } catch {
+      throw new DataError(
+        'InvalidKey',
+        `rewrite regexp "${truncate(regexp.source)}" is not a valid regular expression`,
+      );
+    }
+    // Go-style ${1} as well as $1.
+    out = out.replace(pattern, regexp.target.replace(/\$\{(\d+)\}/g, '$$$1'));
+  }
+  return out.replace(/[^-._a-zA-Z0-9]/g, '_');
+}
+
+export function assembleData(
+  spec: SecretBindingSpec,
+  values: Map<string, RemoteValue>,
+  found: Map<string, RemoteValue[]> = new Map(),
+): AssembledData {
   // No prototype: a field named "__proto__" must become a key, not replace the prototype.
   const data: Record<string, Buffer> = Object.create(null) as Record<string, Buffer>;
   const lookup = (key: string, version?: string): RemoteValue => {
@@ -55,10 +101,31 @@ export function assembleData(spec: SecretBindingSpec, values: Map<string, Remote
     if (!value) throw new Error(`internal: remote value "${key}" was not fetched`);
     return value;
   };
+  const foundSources: RemoteValue[] = [];
   for (const item of spec.dataFrom ?? []) {
+    if (item.find) {
+      const values = found.get(findId(toQuery(item.find))) ?? [];
+      for (const remote of values) {
+        const name = rewriteKey(remote.key, item.rewrite);
+        if (name === '' || name.length > 253) {
+          throw new DataError(
+            'InvalidKey',
+            `found secret "${truncate(remote.key)}" gives no valid Secret key; add a rewrite`,
+          );
+        }
+        data[name] = decode(
+          remote.value,
+          item.find.decodingStrategy as DecodingStrategy | undefined,
+          `"${remote.key}"`,
+        );
+        foundSources.push(remote);
+      }
+      continue;
+    }
     if (!item.extract) continue;
     const { key, version, property, decodingStrategy } = item.extract;
-    for (const [field, raw] of Object.entries(extractFields(lookup(key, version), property))) {
+    for (const [extracted, raw] of Object.entries(extractFields(lookup(key, version), property))) {
+      const field = item.rewrite?.length ? rewriteKey(extracted, item.rewrite) : extracted;
       if (!SECRET_KEY.test(field) || field.length > 253) {
         throw new DataError(
           'InvalidKey',
@@ -83,7 +150,7 @@ export function assembleData(spec: SecretBindingSpec, values: Map<string, Remote
     );
   }
   checkSize(data);
-  const sources = [...values.values()]
+  const sources = [...values.values(), ...foundSources]
     .map((v) => (v.versionId ? { key: v.key, versionId: v.versionId } : { key: v.key }))
     .sort((a, b) => a.key.localeCompare(b.key));
   return { data, sources };

@@ -1,9 +1,10 @@
 // The shared read layer between reconcilers and providers (DESIGN.md §3 fetch/).
 import type { Logger } from 'winston';
 import type { Clock } from '../controller/clock.ts';
-import { requestId } from '../data/binding-data.ts';
+import { findId, requestId } from '../data/binding-data.ts';
 import {
   ProviderError,
+  type FindQuery,
   type RemoteRequest,
   type RemoteValue,
   type SecretsProvider,
@@ -62,6 +63,8 @@ export class Fetcher {
   /** Cache keys by store id, for read-ahead. */
   private readonly keysByStore = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, Promise<Outcome>>();
+  private readonly found = new Map<string, { values: RemoteValue[]; fetchedAt: number }>();
+  private readonly finding = new Map<string, Promise<RemoteValue[]>>();
   private readonly pending = new Map<string, { store: StoreHandle; items: Pending[] }>();
   private readonly maxIdleMs: number;
   private lastSweep = 0;
@@ -99,6 +102,45 @@ export class Fetcher {
       }),
     );
     return new Map(requests.map((request, i) => [requestId(request), answers[i]!]));
+  }
+
+  /**
+   * The remote secrets matching a find query, listed again in every refresh epoch (so added
+   * ones appear and deleted ones disappear), shared by every binding with the same query.
+   */
+  async find(store: StoreHandle, query: FindQuery, notOlderThan: number): Promise<RemoteValue[]> {
+    if (!store.provider.find) {
+      throw new ProviderError(
+        'Invalid',
+        `${store.provider.name} cannot list secrets, so dataFrom.find is not available`,
+      );
+    }
+    const key = `${store.id}\u0002${findId(query)}`;
+    const cached = this.found.get(key);
+    if (cached && cached.fetchedAt >= notOlderThan) {
+      this.observer?.readSaved(store);
+      return cached.values;
+    }
+    const flying = this.finding.get(key);
+    if (flying) return flying;
+    const promise = (async () => {
+      await store.limiter.take();
+      const started = this.clock.now();
+      try {
+        const values = await store.provider.find!(query, (operation) =>
+          this.observer?.providerCall(store, operation),
+        );
+        this.found.set(key, { values, fetchedAt: started });
+        return values;
+      } catch (error) {
+        if (error instanceof ProviderError) throw error;
+        throw new ProviderError('Unavailable', `${store.provider.name} failed unexpectedly while listing`);
+      } finally {
+        this.observer?.providerLatency(store, 'find', this.clock.now() - started);
+      }
+    })().finally(() => this.finding.delete(key));
+    this.finding.set(key, promise);
+    return promise;
   }
 
   /** Forgets every value of a store (its spec or credentials changed). */

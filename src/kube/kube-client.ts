@@ -66,6 +66,23 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
     return { data, resourceVersion: secret.metadata.resourceVersion ?? '' };
   }
 
+  async listSecrets(namespace: string, labelSelector?: string) {
+    const list = await this.http.request<{ items: SecretObject[] }>(
+      'GET',
+      collectionPath('Secret', namespace),
+      {
+        query: { labelSelector },
+      },
+    );
+    return list.items.map((secret) => ({
+      name: secret.metadata.name!,
+      data: Object.fromEntries(
+        Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]),
+      ),
+      resourceVersion: secret.metadata.resourceVersion ?? '',
+    }));
+  }
+
   applySecret(secret: SecretObject): Promise<SecretObject> {
     const { namespace, name } = secret.metadata;
     return this.http.request<SecretObject>('PATCH', `${collectionPath('Secret', namespace)}/${name}`, {

@@ -91,6 +91,21 @@ export interface SecretsProvider {
    * such thing.
    */
   assumeRole?(input: AssumeRoleInput, onCall: (operation: string) => void): Promise<TemporaryCredentials>;
+  /**
+   * Every remote secret that matches, with its current value (dataFrom.find). `key` of each
+   * value is the remote name. Absent when the store cannot list.
+   */
+  find?(query: FindQuery, onCall: (operation: string) => void): Promise<RemoteValue[]>;
+}
+
+/** dataFrom.find: remote secrets by name and/or tags, optionally under a path. */
+export interface FindQuery {
+  /** Only names under this prefix (Parameter Store: a path, searched recursively). */
+  path?: string;
+  /** A regular expression (JavaScript syntax) the name must match. */
+  nameRegexp?: string;
+  /** Tags (Google: labels; Kubernetes: labels) that must all be present with these values. */
+  tags?: Record<string, string>;
 }
 
 /** What `SecretsProvider.assumeRole` is asked for. */
@@ -112,6 +127,11 @@ export interface TemporaryCredentials {
 
 /** Reads Kubernetes Secrets, for providers that take credentials or values from them. */
 export interface SecretReader {
+  /** Secrets of a namespace, optionally by label selector, with their data. */
+  listSecrets?(
+    namespace: string,
+    labelSelector?: string,
+  ): Promise<{ name: string; data: Record<string, Buffer>; resourceVersion: string }[]>;
   /** The data of a Secret, or undefined when it does not exist. */
   readSecret(
     namespace: string,

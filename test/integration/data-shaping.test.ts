@@ -216,6 +216,40 @@ test('a templated binding stays untouched across three refreshes when the store 
   expect(await versions()).toEqual(before);
 });
 
+test('dataFrom.find by name, tags and path, with rewrite; re-listed at each refresh', async () => {
+  const labelled = async (name: string, team: string, value: string) => {
+    await c.core.createNamespacedSecret({
+      namespace: source,
+      body: { metadata: { name, labels: { team } }, stringData: { value } },
+    });
+  };
+  await labelled('ml-team-a-hf', 'a', 'hf-a');
+  await labelled('ml-team-a-wandb', 'a', 'wandb-a');
+  await labelled('ml-team-a-outside', 'b', 'tag-b'); // right name, wrong tag
+  await labelled('other-team-a', 'a', 'wrong-path'); // right tag, outside the path
+  await createBinding(c, team, 'found', {
+    storeRef,
+    dataFrom: [
+      {
+        find: { path: 'ml-team-a-', name: { regexp: '^ml-team-a-.+' }, tags: { team: 'a' } },
+        rewrite: [{ regexp: { source: '^ml-team-a-(.*)', target: '$1' } }],
+      },
+      { find: { name: { regexp: '^ml-team-a-hf$' } } }, // no rewrite: invalid characters become "_"
+    ],
+    lifetime: { ttl: '1h', refreshInterval: '1s' },
+  });
+  await waitForReady(c, team, 'found');
+  const keys = async () => Object.keys((await rawSecret('found')).data).sort();
+  expect(await keys()).toEqual(['hf', 'ml-team-a-hf', 'wandb']);
+  expect(JSON.parse((await rawSecret('found')).data.hf!.toString())).toEqual({ value: 'hf-a' });
+  await labelled('ml-team-a-openai', 'a', 'openai-a');
+  await c.core.deleteNamespacedSecret({ namespace: source, name: 'ml-team-a-wandb' });
+  await eventually(keys, (k) => JSON.stringify(k) === JSON.stringify(['hf', 'ml-team-a-hf', 'openai']), {
+    what: 'the found set re-listed',
+    timeoutMs: 5_000,
+  });
+});
+
 test('no planted value appears in any log line, Event or status', async () => {
   const outputs = await operatorOutputs(c, [team]);
   outputs['operator logs'] = op.logs.join('\n');

@@ -1,4 +1,5 @@
 import {
+  type FindQuery,
   ProviderError,
   StoreConfigError,
   type ProviderFactory,
@@ -69,16 +70,26 @@ class KubernetesProvider implements SecretsProvider {
     }
     if (!secret)
       return new ProviderError('NotFound', `Secret "${key}" not found in namespace "${this.namespace}"`);
-    // The whole value of a Secret is its data as a JSON object of strings.
-    const asStrings = Object.fromEntries(
-      Object.entries(secret.data).map(([k, v]) => [k, v.toString('utf8')]),
-    );
-    return {
-      key,
-      value: Buffer.from(JSON.stringify(asStrings)),
-      fields: secret.data,
-      versionId: secret.resourceVersion,
-    };
+    return remoteValue(key, secret.data, secret.resourceVersion);
+  }
+
+  async find(query: FindQuery, onCall: (op: string) => void): Promise<RemoteValue[]> {
+    if (!this.secrets.listSecrets) throw new ProviderError('Invalid', 'listing Secrets is not available');
+    const labelSelector = Object.entries(query.tags ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    onCall('ListSecrets');
+    let secrets;
+    try {
+      secrets = await this.secrets.listSecrets(this.namespace, labelSelector || undefined);
+    } catch (error) {
+      throw classify(error, '*', this.namespace);
+    }
+    const pattern = query.nameRegexp ? new RegExp(query.nameRegexp) : undefined;
+    return secrets
+      .filter((s) => (!query.path || s.name.startsWith(query.path)) && (!pattern || pattern.test(s.name)))
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((s) => remoteValue(s.name, s.data, s.resourceVersion));
   }
 
   async validate(onCall: (op: string) => void): Promise<void> {
@@ -92,6 +103,12 @@ class KubernetesProvider implements SecretsProvider {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The whole value of a Secret is its data as a JSON object of strings; its fields are the data keys. */
+function remoteValue(key: string, data: Record<string, Buffer>, resourceVersion: string): RemoteValue {
+  const asStrings = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.toString('utf8')]));
+  return { key, value: Buffer.from(JSON.stringify(asStrings)), fields: data, versionId: resourceVersion };
 }
 
 function classify(error: unknown, key: string, namespace: string): ProviderError {
