@@ -110,6 +110,7 @@ export class Operator {
       managedSecretsOf: (ns, name) => this.manager.managedSecretsOf(ns, name),
       projectedPods: (ns, name) => this.manager.projectedPods(ns, name).length,
       workloadsFor: (binding) => this.manager.workloadsFor(binding),
+      namespaceLabels: (namespace) => this.manager.namespaceLabels(namespace),
       onDataChanged: (binding, secretName) => this.restarter.request(binding, secretName),
       stores,
       fetcher,

@@ -58,6 +58,8 @@ export class Manager {
   /** Jobs, for PerWorkload bindings: a Secret per running Job, revoked when it ends. */
   private readonly jobInformers = new Map<string, Informer<LeanJob>>();
   private readonly workloadKinds: string[];
+  /** Namespace labels, for ClusterSecretStore namespaceSelectors. */
+  private readonly namespaces: Informer<KubeObject>;
   private reconcilers?: Reconcilers;
   private workers: Promise<void>[] = [];
 
@@ -101,6 +103,16 @@ export class Manager {
       );
     }
     this.clusterStores = this.informer('clustersecretstores', collectionPath('ClusterSecretStore'));
+    this.namespaces = this.informer<KubeObject>('namespaces', '/api/v1/namespaces', {
+      transform: (ns) => ({
+        metadata: {
+          name: ns.metadata.name,
+          uid: ns.metadata.uid,
+          resourceVersion: ns.metadata.resourceVersion,
+          labels: ns.metadata.labels,
+        },
+      }),
+    });
     this.wireEvents();
   }
 
@@ -137,6 +149,7 @@ export class Manager {
       ...this.podInformers.values(),
       ...this.jobInformers.values(),
       this.clusterStores,
+      this.namespaces,
     ] as Informer<KubeObject>[];
   }
 
@@ -229,6 +242,10 @@ export class Manager {
     return [...found.values()];
   }
 
+  namespaceLabels(namespace: string): Record<string, string> | undefined {
+    return this.namespaces.get(namespace)?.metadata.labels;
+  }
+
   /** Running pods that carry a binding (injected by the webhook). */
   projectedPods(namespace: string, bindingName: string): InjectedPod[] {
     const informer = this.scoped(this.podInformers, namespace);
@@ -307,6 +324,11 @@ export class Manager {
       const binding = secret.metadata.annotations?.[BINDING_ANNOTATION];
       if (binding) this.queue.add(`${BINDING}${secret.metadata.namespace}/${binding}`, 'high');
     };
+    // A namespace's labels decide which ClusterSecretStores its bindings may use.
+    this.namespaces.on('update', (ns, old) => {
+      if (JSON.stringify(ns.metadata.labels ?? {}) === JSON.stringify(old?.metadata.labels ?? {})) return;
+      for (const binding of this.bindingsIn(ns.metadata.name!) ?? []) enqueueBinding(binding, 'high');
+    });
     // Pods coming and going change a binding's projectedPods.
     const onPod = (pod: InjectedPod, old?: InjectedPod) => {
       if (

@@ -11,6 +11,7 @@ import {
   splitKey,
   type SecretBinding,
   type SecretBindingStatus,
+  type Store,
 } from '../api/types.ts';
 import {
   assembleData,
@@ -41,6 +42,7 @@ import {
 } from './managed-secret.ts';
 import { reconcilePerWorkload, type Workload } from './per-workload.reconciler.ts';
 import type { StoreDirectory } from './stores.ts';
+import { allowedKey, checkPolicy } from '../policy/store-policy.ts';
 
 /** What a reconcile asks of the work queue. */
 export interface ReconcileResult {
@@ -74,6 +76,8 @@ export interface SecretBindingReconcilerDeps {
   status: StatusWriter;
   events: EventRecorder;
   hasher: DataHasher;
+  /** Labels of a namespace, for a ClusterSecretStore's namespaceSelector. */
+  namespaceLabels?(namespace: string): Record<string, string> | undefined;
   /** Told when a Secret that consumers already had gets new data (onRotation: RolloutRestart). */
   onDataChanged?(binding: SecretBinding, secretName: string): void;
   /** Workloads a PerWorkload binding serves (Jobs whose pods it selects, injected pods' owners). */
@@ -138,6 +142,13 @@ export class SecretBindingReconciler {
     }
     if (existing && !ownedBy(existing, binding))
       return this.failed(binding, undefined, lifetime, conflict(name), now);
+    // Cheap (caches only) and checked even when nothing else is due: a deleted store or a
+    // tightened policy must reach a binding that is otherwise in sync.
+    try {
+      this.admittedStore(binding, lifetime);
+    } catch (error) {
+      return this.failed(binding, existing, lifetime, toReconcileError(error), now);
+    }
 
     const previousIssue = recordedIssue(binding, existing);
     const generation = binding.metadata.generation;
@@ -168,10 +179,13 @@ export class SecretBindingReconciler {
 
     let assembled: AssembledData;
     let handle: StoreHandle;
+    let allowedKeys: string[] | undefined;
     try {
-      handle = await this.deps.stores.handleFor(this.deps.stores.storeFor(binding));
+      const resolved = await this.resolveStore(binding, lifetime);
+      handle = resolved.handle;
+      allowedKeys = resolved.allowedKeys;
       if (rotationDue && lifetime.rotateInStore) await this.rotateInStore(binding, handle);
-      assembled = await this.fetch(binding, handle, rotationDue ? now : epoch);
+      assembled = await this.fetch(binding, handle, rotationDue ? now : epoch, allowedKeys);
     } catch (error) {
       return this.failed(binding, existing, lifetime, toReconcileError(error), now);
     }
@@ -273,9 +287,9 @@ export class SecretBindingReconciler {
         writer: this.deps.secrets,
         hasher: this.deps.hasher,
         read: async () => {
-          const handle = await this.deps.stores.handleFor(this.deps.stores.storeFor(binding));
+          const { handle, allowedKeys } = await this.resolveStore(binding, lifetime);
           const epoch = refreshEpoch(now, lifetime.refreshMs);
-          return { handle, assembled: await this.fetch(binding, handle, epoch) };
+          return { handle, assembled: await this.fetch(binding, handle, epoch, allowedKeys) };
         },
         event: (type, reason, message) => this.event(binding, type, reason, message),
         writeStatus: (status) => this.writeStatus(binding, status),
@@ -301,11 +315,39 @@ export class SecretBindingReconciler {
     }
   }
 
-  /** Reads the remote values and builds the Secret data. */
+  /** The binding's store and its provider, after the store's policy has admitted the binding. */
+  private async resolveStore(
+    binding: SecretBinding,
+    lifetime: EffectiveLifetime,
+  ): Promise<{ handle: StoreHandle; allowedKeys?: string[] }> {
+    const store = this.admittedStore(binding, lifetime);
+    return { handle: await this.deps.stores.handleFor(store), allowedKeys: store.spec.policy?.allowedKeys };
+  }
+
+  /** The binding's store, if it exists and its policy admits the binding; else throws why not. */
+  private admittedStore(binding: SecretBinding, lifetime: EffectiveLifetime): Store {
+    const store = this.deps.stores.storeFor(binding);
+    const denial = checkPolicy(
+      binding,
+      store,
+      lifetime,
+      this.deps.namespaceLabels?.(binding.metadata.namespace!),
+    );
+    if (denial) {
+      throw new ReconcileError(ConditionReason.PolicyDenied, denial.message, {
+        eventReason: EventReason.PolicyDenied,
+        retry: 'never',
+      });
+    }
+    return store;
+  }
+
+  /** Reads the remote values and builds the Secret data; found secrets outside allowedKeys are left out. */
   private async fetch(
     binding: SecretBinding,
     handle: StoreHandle,
     notOlderThan: number,
+    allowedKeys?: string[],
   ): Promise<AssembledData> {
     const queries = findQueries(binding.spec);
     const [outcomes, found] = await Promise.all([
@@ -317,7 +359,8 @@ export class SecretBindingReconciler {
       if (outcome instanceof ProviderError) throw outcome;
       values.set(id, outcome);
     }
-    return assembleData(binding.spec, values, new Map(queries.map(({ id }, i) => [id, found[i]!])));
+    const allowedFound = found.map((list) => list.filter((value) => allowedKey(allowedKeys, value.key)));
+    return assembleData(binding.spec, values, new Map(queries.map(({ id }, i) => [id, allowedFound[i]!])));
   }
 
   /**
@@ -434,6 +477,20 @@ export class SecretBindingReconciler {
     // Expiry is judged by the operator's own record (status), not by annotations anyone can edit.
     const issue = existing ? recordedIssue(binding, existing) : undefined;
     const expired = lifetime !== undefined && issue !== undefined && now >= issue.expiresAt;
+    if (failure.reason === ConditionReason.PolicyDenied && existing) {
+      // The binding may no longer read this store: what it read before goes too.
+      await this.deps.secrets.deleteSecret(
+        existing.metadata.namespace!,
+        existing.metadata.name!,
+        existing.metadata.uid,
+      );
+      this.event(
+        binding,
+        'Normal',
+        EventReason.Revoked,
+        `Secret "${existing.metadata.name}" revoked: ${failure.message}`,
+      );
+    }
     let reason: string = failure.reason;
     let message = failure.message;
     if (expired && existing) {
@@ -454,7 +511,7 @@ export class SecretBindingReconciler {
       } else {
         message = `Secret "${existing.metadata.name}" expired and is retained (onExpiry: Retain); renewal fails with ${failure.reason}: ${failure.message}`;
       }
-    } else if (existing && issue) {
+    } else if (existing && issue && failure.reason !== ConditionReason.PolicyDenied) {
       message = `${failure.message}; the last good Secret is kept until ${formatTime(issue.expiresAt)}`;
     } else if (!existing && lifetime?.onExpiry === 'Delete' && isPast(previous.expiresAt, now)) {
       // Deleted at expiry earlier: the binding stays Expired until a renewal succeeds.

@@ -93,7 +93,10 @@ export function admit(request: AdmissionRequest, deps: WebhookDeps) {
   const namespace = request.namespace ?? pod?.metadata.namespace;
   if (request.operation !== 'CREATE' || !pod?.spec || !namespace) return allow;
   try {
-    const bindings = deps.bindingsIn(namespace);
+    // A binding its store's policy denies gets nothing injected either.
+    const bindings = deps
+      .bindingsIn(namespace)
+      ?.filter((b) => b.status?.conditions?.find((c) => c.type === 'Ready')?.reason !== 'PolicyDenied');
     if (!bindings || bindings.length === 0) return allow;
     const injections = decideInjections(pod, bindings, deps.workloadKinds);
     const dryRun = request.dryRun === true;

@@ -1,5 +1,6 @@
 import type { StoreProvider } from '../api/types.ts';
 import { gcpProviderFactory } from './gcp/secret-manager.provider.ts';
+import { awsProviderFactory } from './aws/aws.provider.ts';
 import { kubernetesProviderFactory } from './kubernetes/kubernetes.provider.ts';
 import {
   StoreConfigError,
@@ -9,7 +10,11 @@ import {
 } from './provider.port.ts';
 
 /** Every provider the operator knows. Adding one is a folder and a line here. */
-export const defaultFactories: ProviderFactory[] = [kubernetesProviderFactory, gcpProviderFactory];
+export const defaultFactories: ProviderFactory[] = [
+  kubernetesProviderFactory,
+  gcpProviderFactory,
+  awsProviderFactory,
+];
 
 /** Picks the factory for the one provider a store sets. */
 export class ProviderRegistry {

@@ -1,0 +1,160 @@
+// The narrow interfaces the AWS providers use, and their implementations over the real AWS SDK
+// v3 clients. Unit tests put fakes behind these interfaces; integration tests use the SDK
+// against moto.
+import {
+  BatchGetSecretValueCommand,
+  GetSecretValueCommand,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+
+/** One secret value as Secrets Manager returns it. */
+export interface SecretValueEntry {
+  ARN?: string;
+  Name?: string;
+  VersionId?: string;
+  SecretString?: string;
+  SecretBinary?: Uint8Array;
+}
+
+/** The part of Secrets Manager the provider uses. */
+export interface SecretsManagerApi {
+  batchGetSecretValue(input: { SecretIdList: string[]; NextToken?: string }): Promise<{
+    SecretValues?: SecretValueEntry[];
+    Errors?: { SecretId?: string; ErrorCode?: string }[];
+    NextToken?: string;
+  }>;
+  getSecretValue(input: {
+    SecretId: string;
+    VersionId?: string;
+    VersionStage?: string;
+  }): Promise<SecretValueEntry>;
+  rotateSecret(input: { SecretId: string; RotateImmediately: boolean }): Promise<unknown>;
+  destroy(): void;
+}
+
+/** One parameter as Parameter Store returns it. */
+export interface ParameterEntry {
+  Name?: string;
+  ARN?: string;
+  Value?: string;
+  Version?: number;
+  Selector?: string;
+}
+
+/** The part of Systems Manager Parameter Store the provider uses. */
+export interface ParameterStoreApi {
+  getParameters(input: { Names: string[]; WithDecryption: boolean }): Promise<{
+    Parameters?: ParameterEntry[];
+    InvalidParameters?: string[];
+  }>;
+  destroy(): void;
+}
+
+/** Temporary credentials as STS returns them. */
+export interface StsCredentials {
+  AccessKeyId?: string;
+  SecretAccessKey?: string;
+  SessionToken?: string;
+  Expiration?: Date;
+}
+
+/** The part of STS the providers use. */
+export interface StsApi {
+  getCallerIdentity(): Promise<unknown>;
+  assumeRole(input: {
+    RoleArn: string;
+    RoleSessionName: string;
+    DurationSeconds?: number;
+    ExternalId?: string;
+  }): Promise<{ Credentials?: StsCredentials }>;
+  destroy(): void;
+}
+
+/** AWS credentials, in the shape the SDK takes them. Values: never logged. */
+export interface AwsKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  /** When temporary credentials stop working; the SDK asks again before then. */
+  expiration?: Date;
+}
+
+/** What every AWS client of a store is built with. */
+export interface AwsClientConfig {
+  region: string;
+  endpoint?: string;
+  /** Absent: the SDK's default chain (IRSA, pod identity, instance role, environment). */
+  credentials?: AwsKeys | (() => Promise<AwsKeys>);
+}
+
+/** Builds the clients of a store; the factory takes another in unit tests. */
+export interface AwsApis {
+  secretsManager(config: AwsClientConfig): SecretsManagerApi;
+  parameterStore(config: AwsClientConfig): ParameterStoreApi;
+  sts(config: AwsClientConfig): StsApi;
+}
+
+/** Timeouts of every AWS call. */
+export interface AwsTimeouts {
+  connectionTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/** A hung endpoint costs a worker at most two attempts of ten seconds. */
+export const DEFAULT_TIMEOUTS: AwsTimeouts = { connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000 };
+
+/**
+ * SDK settings every client gets. Two attempts: an outage surfaces within seconds and our work
+ * queue does the backoff (with jitter, per binding), instead of the SDK retrying inside one
+ * worker. Timeouts: a hung endpoint must never hold a worker forever; the SDK only warns about
+ * a request timeout unless told to throw.
+ */
+function sdkConfig(config: AwsClientConfig, timeouts: AwsTimeouts) {
+  return {
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    ...(config.credentials ? { credentials: config.credentials } : {}),
+    maxAttempts: 2,
+    requestHandler: {
+      connectionTimeout: timeouts.connectionTimeoutMs,
+      requestTimeout: timeouts.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
+  };
+}
+
+/** The real AWS SDK v3 clients, with the given timeouts. */
+export function sdkApisWith(timeouts: AwsTimeouts): AwsApis {
+  return {
+    secretsManager(config) {
+      const client = new SecretsManagerClient(sdkConfig(config, timeouts));
+      return {
+        batchGetSecretValue: (input) => client.send(new BatchGetSecretValueCommand(input)),
+        getSecretValue: (input) => client.send(new GetSecretValueCommand(input)),
+        rotateSecret: (input) => client.send(new RotateSecretCommand(input)),
+        destroy: () => client.destroy(),
+      };
+    },
+    parameterStore(config) {
+      const client = new SSMClient(sdkConfig(config, timeouts));
+      return {
+        getParameters: (input) => client.send(new GetParametersCommand(input)),
+        destroy: () => client.destroy(),
+      };
+    },
+    sts(config) {
+      const client = new STSClient(sdkConfig(config, timeouts));
+      return {
+        getCallerIdentity: () => client.send(new GetCallerIdentityCommand({})),
+        assumeRole: (input) => client.send(new AssumeRoleCommand(input)),
+        destroy: () => client.destroy(),
+      };
+    },
+  };
+}
+
+/** The real AWS SDK v3 clients. */
+export const sdkApis: AwsApis = sdkApisWith(DEFAULT_TIMEOUTS);
