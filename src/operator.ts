@@ -17,6 +17,8 @@ import { loadInstallKey } from './kube/install-key.ts';
 import { KubeClient } from './kube/kube-client.ts';
 import { informersLive, informersSynced, serveHealth } from './observability/health.ts';
 import { OperatorMetrics, serveMetrics } from './observability/metrics.ts';
+import { createAuditLog, type AuditSink } from './observability/audit.ts';
+import { workloadOf } from './projection/pod-mutator.ts';
 import { RolloutRestarter } from './projection/rollout-restarter.ts';
 import { PodWebhook } from './projection/webhook.ts';
 import { ProviderRegistry, defaultFactories } from './providers/registry.ts';
@@ -30,6 +32,8 @@ export interface OperatorOptions {
   providers?: ProviderFactory[];
   /** Serve /healthz, /readyz and /metrics (off for tests that do not read them). */
   serve?: boolean;
+  /** The audit trail; default: a JSON-lines log at config.auditLog. */
+  audit?: AuditSink;
   /** Rotation changes within this window cause one rollout restart (tests shorten it). */
   rolloutDebounceMs?: number;
   /** How long a quiet watch is trusted (tests shorten it). */
@@ -46,6 +50,7 @@ export class Operator {
   /** Ports actually bound (":0" picks a free one). */
   readonly ports: { health?: number; metrics?: number; webhook?: number } = {};
   webhook?: PodWebhook;
+  private closeAudit?: () => Promise<void>;
   private restarter!: RolloutRestarter;
 
   constructor(options: OperatorOptions) {
@@ -86,6 +91,9 @@ export class Operator {
       this.ports.metrics = metrics.port;
     }
     const hasher = new DataHasher(await loadInstallKey(http, config.operatorNamespace));
+    const ownAudit = this.options.audit ? undefined : createAuditLog(config.auditLog, config.instance);
+    this.closeAudit = ownAudit?.close;
+    const audit = this.options.audit ?? ownAudit!;
     const events = new KubeEventRecorder({ http, clock, logger, instance: config.instance });
     const stores = new StoreDirectory({
       lookup: this.manager,
@@ -111,6 +119,7 @@ export class Operator {
       projectedPods: (ns, name) => this.manager.projectedPods(ns, name).length,
       workloadsFor: (binding) => this.manager.workloadsFor(binding),
       namespaceLabels: (namespace) => this.manager.namespaceLabels(namespace),
+      audit,
       onDataChanged: (binding, secretName) => this.restarter.request(binding, secretName),
       stores,
       fetcher,
@@ -141,6 +150,23 @@ export class Operator {
         workloadKinds: config.workloadKinds,
         bindingsIn: (namespace) => this.manager.bindingsIn(namespace),
         events,
+        onDecision: (pod, namespace, injection, dryRun) => {
+          if (dryRun) return;
+          const workload = workloadOf(pod, config.workloadKinds) ?? {
+            kind: 'Pod',
+            name: pod.metadata.generateName ?? '',
+          };
+          audit.record({
+            action: injection.injected ? 'inject' : 'inject-deny',
+            outcome: injection.injected ? 'success' : 'failure',
+            binding: `${namespace}/${injection.binding.metadata.name}`,
+            secret: injection.injected ? injection.secretName : undefined,
+            workload,
+            serviceAccount: pod.spec.serviceAccountName || 'default',
+            node: (pod.spec as { nodeName?: string }).nodeName,
+            message: injection.injected ? undefined : injection.reason,
+          });
+        },
       });
     }
     await this.manager.start({
@@ -162,6 +188,7 @@ export class Operator {
     await this.webhook?.stop();
     await this.restarter?.stop();
     await this.manager.stop();
+    await this.closeAudit?.();
     await Promise.all(this.servers.map((s) => new Promise((resolve) => s.close(resolve))));
     this.options.logger.info('operator stopped');
   }

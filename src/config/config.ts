@@ -24,6 +24,8 @@ export interface OperatorConfig {
   webhookService: string;
   /** Owner kinds whose pods PerWorkload bindings scope to the owner (Job, PyTorchJob, …). */
   workloadKinds: string[];
+  /** Where the audit trail goes: stdout, stderr or a file path. */
+  auditLog: string;
 }
 
 /** A flag, its environment variable, its default and what it means: the README's reference table. */
@@ -68,6 +70,11 @@ export const FLAGS = {
     env: 'MLSECRETS_WEBHOOK_SERVICE',
     default: 'mlsecrets-webhook',
     help: "the webhook's Service name, for its certificate",
+  },
+  'audit-log': {
+    env: 'MLSECRETS_AUDIT_LOG',
+    default: 'stdout',
+    help: 'audit trail destination: stdout, stderr or a file path (JSON lines)',
   },
   'workload-kinds': {
     env: 'MLSECRETS_WORKLOAD_KINDS',
@@ -129,6 +136,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     webhookFailurePolicy: failurePolicy,
     webhookService: get('webhook-service'),
     workloadKinds: list(get('workload-kinds')),
+    auditLog: get('audit-log'),
   };
 }
 

@@ -11,6 +11,7 @@ import {
   splitKey,
   type SecretBinding,
   type SecretBindingStatus,
+  type SourceVersion,
   type Store,
 } from '../api/types.ts';
 import {
@@ -42,6 +43,7 @@ import {
 } from './managed-secret.ts';
 import { reconcilePerWorkload, type Workload } from './per-workload.reconciler.ts';
 import type { StoreDirectory } from './stores.ts';
+import type { AuditAction, AuditSink } from '../observability/audit.ts';
 import { allowedKey, checkPolicy } from '../policy/store-policy.ts';
 
 /** What a reconcile asks of the work queue. */
@@ -76,6 +78,8 @@ export interface SecretBindingReconcilerDeps {
   status: StatusWriter;
   events: EventRecorder;
   hasher: DataHasher;
+  /** The audit trail. */
+  audit?: AuditSink;
   /** Labels of a namespace, for a ClusterSecretStore's namespaceSelector. */
   namespaceLabels?(namespace: string): Record<string, string> | undefined;
   /** Told when a Secret that consumers already had gets new data (onRotation: RolloutRestart). */
@@ -258,7 +262,7 @@ export class SecretBindingReconciler {
     const status = this.readyStatus(binding, lifetime, name, issue, assembled, dataWritten, now);
     await this.writeStatus(binding, status);
     if (cause.event) {
-      this.event(binding, 'Normal', cause.event, cause.message);
+      this.event(binding, 'Normal', cause.event, cause.message, status.sources);
     } else if (drift) {
       // A spec change (labels, type, annotations of the target) is not drift.
       const specChanged = (memory?.generation ?? binding.status?.observedGeneration) !== generation;
@@ -595,7 +599,13 @@ export class SecretBindingReconciler {
     }
   }
 
-  private event(binding: SecretBinding, type: 'Normal' | 'Warning', reason: string, message: string): void {
+  private event(
+    binding: SecretBinding,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    sources?: SourceVersion[],
+  ): void {
     const subject: EventSubject = {
       apiVersion: API_VERSION,
       kind: 'SecretBinding',
@@ -604,6 +614,33 @@ export class SecretBindingReconciler {
       uid: binding.metadata.uid!,
     };
     this.deps.events.emit(subject, type, reason, message);
+    this.audit(binding, reason, type, message, sources);
+  }
+
+  /** Every Event of the binding's life has its audit record, with the store and the versions read. */
+  private audit(
+    binding: SecretBinding,
+    reason: string,
+    type: 'Normal' | 'Warning',
+    message: string,
+    sources: SourceVersion[] | undefined,
+  ): void {
+    const action = AUDIT_ACTIONS[reason] ?? (type === 'Warning' ? 'read-failed' : undefined);
+    if (!action || !this.deps.audit) return;
+    const ref = binding.spec.storeRef;
+    const store =
+      (ref.kind ?? 'SecretStore') === 'SecretStore'
+        ? `SecretStore/${binding.metadata.namespace}/${ref.name}`
+        : `ClusterSecretStore/${ref.name}`;
+    this.deps.audit.record({
+      action,
+      outcome: type === 'Normal' ? 'success' : 'failure',
+      binding: `${binding.metadata.namespace}/${binding.metadata.name}`,
+      store,
+      reason,
+      message,
+      ...(sources ? { sources: sources.map((x) => ({ key: x.key ?? '', versionId: x.versionId })) } : {}),
+    });
   }
 }
 
@@ -647,6 +684,16 @@ function writeFailed(name: string, error: unknown): ReconcileError {
     { eventReason: EventReason.ProviderError, retry: 'backoff' },
   );
 }
+
+const AUDIT_ACTIONS: Record<string, AuditAction> = {
+  Synced: 'issue',
+  Renewed: 'renew',
+  Rotated: 'rotate',
+  DriftCorrected: 'restore',
+  Expired: 'expire',
+  Revoked: 'revoke',
+  PolicyDenied: 'policy-deny',
+};
 
 function isPast(time: string | undefined, now: number): boolean {
   const ms = parseTime(time);

@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config/config.ts';
 import type { Clock } from '../../src/controller/clock.ts';
+import type { AuditRecord } from '../../src/observability/audit.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { Operator } from '../../src/operator.ts';
 import { testKubeConfig } from './kube.ts';
@@ -10,6 +11,8 @@ import { OPERATOR_NAMESPACE } from './test-env.ts';
 
 export interface TestOperator {
   operator: Operator;
+  /** Every audit record, for assertions and the leak scan. */
+  audit: AuditRecord[];
   /** Every log line the operator wrote, for assertions and the leak scan. */
   logs: string[];
   stop(): Promise<void>;
@@ -30,6 +33,7 @@ export async function startTestOperator(options: {
   webhook?: { failurePolicy?: 'Ignore' | 'Fail'; port?: number };
   rolloutDebounceMs?: number;
 }): Promise<TestOperator> {
+  const audit: AuditRecord[] = [];
   const webhookPort = options.webhook ? (options.webhook.port ?? (await freePort())) : 0;
   const logs: string[] = [];
   const stream = new PassThrough();
@@ -58,7 +62,8 @@ export async function startTestOperator(options: {
     serve: options.serve ?? false,
     silenceLimitMs: options.silenceLimitMs,
     rolloutDebounceMs: options.rolloutDebounceMs,
+    audit: { record: (entry) => audit.push(JSON.parse(JSON.stringify(entry)) as AuditRecord) },
   });
   await operator.start();
-  return { operator, logs, stop: () => operator.stop() };
+  return { operator, logs, audit, stop: () => operator.stop() };
 }

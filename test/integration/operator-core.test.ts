@@ -321,9 +321,27 @@ describe('bad input gets a clear answer', () => {
   });
 });
 
+test('the audit trail records issue, restore and failed reads, with stores and versions', async () => {
+  const finetune = op.audit.filter((r) => r.binding === `${team}/finetune`);
+  const issue = finetune.find((r) => r.action === 'issue');
+  expect(issue).toMatchObject({ outcome: 'success', store: `ClusterSecretStore/${store}` });
+  expect(issue?.sources?.map((s) => s.key)).toEqual(['huggingface', 's3-training']);
+  expect(issue?.sources?.every((s) => /^\d+$/.test(s.versionId ?? ''))).toBe(true);
+  // An edit and a deletion were undone (an edit that added a key may count twice: two writes).
+  expect(finetune.filter((r) => r.action === 'restore').map((r) => r.message)).toEqual(
+    expect.arrayContaining([expect.stringMatching(/data was changed/), expect.stringMatching(/was deleted/)]),
+  );
+  expect(op.audit.find((r) => r.binding === `${team}/no-key`)).toMatchObject({
+    action: 'read-failed',
+    outcome: 'failure',
+    reason: 'ProviderError',
+  });
+});
+
 test('no planted value appears in any log line, Event or status', async () => {
   const outputs = await operatorOutputs(c, [team, other, source]);
   outputs['operator logs'] = op.logs.join('\n');
+  outputs['audit trail'] = JSON.stringify(op.audit);
   expect(op.logs.length).toBeGreaterThan(10);
   expect(findLeaks(outputs)).toEqual([]);
 });

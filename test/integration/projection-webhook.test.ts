@@ -167,6 +167,20 @@ test.each([
   },
 );
 
+test('injections and denials are in the audit trail with workload and service account', async () => {
+  const records = op!.audit;
+  expect(records.find((r) => r.action === 'inject' && r.workload?.name === 'with-volume')).toMatchObject({
+    binding: `${team}/vol`,
+    secret: 'vol',
+    serviceAccount: 'default',
+  });
+  const denied = records.filter((r) => r.action === 'inject-deny' && r.binding === `${team}/gated`);
+  expect(denied.length).toBeGreaterThanOrEqual(3);
+  expect(denied.map((r) => r.message)).toEqual(
+    expect.arrayContaining([expect.stringMatching(/service account "default"/)]),
+  );
+});
+
 test('a pod that passes the gate gets the Secret', async () => {
   const created = await createPod(
     pod('gated-ok', { 'mlsecrets.io/binding': 'gated' }, { serviceAccountName: 'trainer' }),

@@ -28,6 +28,7 @@ describe('loadConfig', () => {
         'JAXJob',
         'TrainJob',
       ],
+      auditLog: 'stdout',
     });
   });
 
@@ -65,6 +66,7 @@ describe('loadConfig', () => {
       webhookFailurePolicy: 'Fail',
       webhookService: 'mlsecrets-webhook',
       workloadKinds: ['Job', 'PyTorchJob'],
+      auditLog: 'stdout',
     });
   });
 

@@ -1,0 +1,72 @@
+// The audit trail: one JSON line per read, issue, renewal, rotation, expiry, revocation,
+// injection and denial, on a logger of its own (its own destination), never with a value.
+import winston from 'winston';
+
+export type AuditAction =
+  | 'issue'
+  | 'renew'
+  | 'rotate'
+  | 'restore'
+  | 'expire'
+  | 'revoke'
+  | 'read-failed'
+  | 'policy-deny'
+  | 'inject'
+  | 'inject-deny';
+
+/** One audit record. `dataHash` may appear (an HMAC); a value never does. */
+export interface AuditRecord {
+  action: AuditAction;
+  outcome: 'success' | 'failure';
+  /** namespace/name of the SecretBinding. */
+  binding?: string;
+  /** The store, as "ClusterSecretStore/name" or "SecretStore/ns/name". */
+  store?: string;
+  /** Remote keys with the version ids read. */
+  sources?: { key: string; versionId?: string }[];
+  /** The managed Secret concerned. */
+  secret?: string;
+  dataHash?: string;
+  workload?: { kind: string; name: string; uid?: string };
+  serviceAccount?: string;
+  node?: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface AuditSink {
+  record(entry: AuditRecord): void;
+}
+
+/**
+ * Writes records as JSON lines to `destination`: "stdout", "stderr", or a file path (appended).
+ * Each line also carries the time and the operator replica.
+ */
+export function createAuditLog(destination: string, replica: string): AuditSink & { close(): Promise<void> } {
+  const transport =
+    destination === 'stdout' || destination === 'stderr'
+      ? new winston.transports.Stream({ stream: destination === 'stdout' ? process.stdout : process.stderr })
+      : new winston.transports.File({ filename: destination });
+  return auditLogOn(transport, replica);
+}
+
+/** The same over any winston transport (tests pass a stream). */
+export function auditLogOn(
+  transport: winston.transport,
+  replica: string,
+): AuditSink & { close(): Promise<void> } {
+  const logger = winston.createLogger({
+    level: 'info',
+    format: winston.format.combine(winston.format.timestamp({ alias: 'time' }), winston.format.json()),
+    defaultMeta: { audit: 'mlsecrets', replica },
+    transports: [transport],
+  });
+  return {
+    record: (entry) => logger.info(entry.action, entry),
+    close: () =>
+      new Promise<void>((resolve) => {
+        logger.on('finish', () => resolve());
+        logger.end();
+      }),
+  };
+}
