@@ -18,11 +18,36 @@ export interface AccessSecretVersionResponse {
   } | null;
 }
 
+/** One page of ListSecrets to ask for. */
+export interface ListSecretsRequest {
+  /** `projects/<project>`. */
+  parent: string;
+  pageSize: number;
+  /** The `nextPageToken` of the previous page; absent for the first. */
+  pageToken?: string;
+  /** Google's list filter syntax (`labels.team=a`); absent lists every secret. */
+  filter?: string;
+}
+
+/** A listed secret: only what `find` matches on. */
+export interface ListedSecret {
+  /** `projects/<project>/secrets/<id>`; real Google names the project by number here. */
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** One page of ListSecrets. */
+export interface ListSecretsPage {
+  secrets: ListedSecret[];
+  /** Absent (or empty) on the last page. */
+  nextPageToken?: string;
+}
+
 /** What the provider needs of Secret Manager. */
 export interface SecretManagerApi {
   accessSecretVersion(name: string): Promise<AccessSecretVersionResponse>;
-  /** Lists at most `pageSize` secrets of `parent` (one page only); the answer is not used. */
-  listSecrets(parent: string, pageSize: number): Promise<void>;
+  /** One page of the secrets of `request.parent` (no paging of the SDK's own). */
+  listSecrets(request: ListSecretsRequest): Promise<ListSecretsPage>;
   close(): Promise<void>;
 }
 
@@ -137,8 +162,19 @@ export const sdkSecretManagerApi: SecretManagerApiFactory = (settings) => {
       const [response] = await (await ready()).accessSecretVersion({ name }, call);
       return { name: response.name, payload: response.payload } as AccessSecretVersionResponse;
     },
-    async listSecrets(parent, pageSize) {
-      await (await ready()).listSecrets({ parent, pageSize }, { ...call, autoPaginate: false });
+    async listSecrets(request) {
+      // autoPaginate off: one call per page, each counted and under its own deadline, and the
+      // token kept by the caller (the SDK's pager would hide how many calls a listing took).
+      const [secrets, , response] = await (
+        await ready()
+      ).listSecrets(request, {
+        ...call,
+        autoPaginate: false,
+      });
+      return {
+        secrets: secrets.map((secret) => ({ name: secret.name ?? '', labels: { ...secret.labels } })),
+        nextPageToken: response?.nextPageToken || undefined,
+      };
     },
     async close() {
       closed = true;

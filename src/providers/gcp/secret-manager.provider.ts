@@ -1,7 +1,10 @@
-// Google Secret Manager (spec.provider.gcp): reads secret versions with AccessSecretVersion.
+// Google Secret Manager (spec.provider.gcp): reads secret versions with AccessSecretVersion,
+// and finds secrets (dataFrom.find) with ListSecrets.
+import { status } from '@grpc/grpc-js';
 import {
   ProviderError,
   StoreConfigError,
+  type FindQuery,
   type ProviderFactory,
   type RemoteRequest,
   type RemoteValue,
@@ -15,9 +18,15 @@ import {
   parseEndpoint,
   sdkSecretManagerApi,
   type AccessSecretVersionResponse,
+  type ListedSecret,
   type SecretManagerApi,
   type SecretManagerApiFactory,
 } from './secret-manager.api.ts';
+
+/** Secrets per ListSecrets page when finding: few calls for large projects, small answers. */
+export const FIND_PAGE_SIZE = 250;
+/** AccessSecretVersion calls a find keeps in flight at once. */
+export const FIND_CONCURRENCY = 10;
 
 /** Builds the gcp factory over `makeApi`; tests pass a fake, the registry the real client. */
 export function createGcpProviderFactory(makeApi: SecretManagerApiFactory): ProviderFactory {
@@ -89,6 +98,92 @@ export class SecretManagerProvider implements SecretsProvider {
   }
 
   /**
+   * dataFrom.find: lists the project's secrets (every page), keeps those whose id is under
+   * `path`, matches `nameRegexp` and carries every tag as a label, sorted by id, and reads
+   * `latest` of each. A secret without an enabled version has nothing to give and is left
+   * out; any other failure fails the whole find, so a binding never loses keys silently.
+   */
+  async find(query: FindQuery, onCall: (operation: string) => void): Promise<RemoteValue[]> {
+    const pattern = compileNameRegexp(query.nameRegexp);
+    const tags = Object.entries(query.tags ?? {});
+    const matches = (await this.listAll(labelFilter(tags), onCall))
+      .map((secret) => ({ secret, id: secretIdOf(secret.name) }))
+      .filter(
+        (s): s is { secret: ListedSecret; id: string } =>
+          s.id !== undefined &&
+          (!query.path || s.id.startsWith(query.path)) &&
+          (!pattern || pattern.test(s.id)) &&
+          // Every tag, the one sent in the filter too: the emulator ignores filters it cannot read.
+          tags.every(([k, v]) => Object.hasOwn(s.secret.labels, k) && s.secret.labels[k] === v),
+      )
+      // Code-unit order, not localeCompare: the same on every replica whatever its locale, and
+      // the order decides which of two ids rewritten to the same key wins.
+      .sort((a, b) => compare(a.id, b.id));
+    const values = await mapBounded(matches, FIND_CONCURRENCY, ({ secret, id }) =>
+      this.readLatest(secret.name, id, onCall),
+    );
+    return values.filter((v): v is RemoteValue => v !== undefined);
+  }
+
+  private async listAll(
+    filter: string | undefined,
+    onCall: (operation: string) => void,
+  ): Promise<ListedSecret[]> {
+    const parent = `projects/${this.projectID}`;
+    const secrets: ListedSecret[] = [];
+    const seen = new Set<string>();
+    let pageToken: string | undefined;
+    do {
+      onCall('ListSecrets');
+      let page;
+      try {
+        page = await this.api.listSecrets({
+          parent,
+          pageSize: FIND_PAGE_SIZE,
+          ...(pageToken ? { pageToken } : {}),
+          ...(filter ? { filter } : {}),
+        });
+      } catch (error) {
+        throw classify(error, { project: this.projectID });
+      }
+      secrets.push(...page.secrets);
+      pageToken = page.nextPageToken || undefined;
+      // A server handing back a token it gave before would keep us listing (and paying) forever.
+      if (pageToken !== undefined) {
+        if (seen.has(pageToken)) {
+          throw new ProviderError(
+            'Unavailable',
+            `Google Secret Manager: listing the secrets of project "${this.projectID}" did not end (a page token repeated)`,
+          );
+        }
+        seen.add(pageToken);
+      }
+    } while (pageToken !== undefined);
+    return secrets;
+  }
+
+  /** `latest` of a listed secret; undefined when it has no enabled version (or is gone since). */
+  private async readLatest(
+    name: string,
+    id: string,
+    onCall: (operation: string) => void,
+  ): Promise<RemoteValue | undefined> {
+    onCall('AccessSecretVersion');
+    let response: AccessSecretVersionResponse;
+    try {
+      // The listed name as is: real Google names the project by number there, and that name
+      // certainly reaches the secret that was listed.
+      response = await this.api.accessSecretVersion(`${name}/versions/latest`);
+    } catch (error) {
+      if (hasNoEnabledVersion(error)) return undefined;
+      throw classify(error, { project: this.projectID, key: id, version: 'latest' });
+    }
+    const value = toRemoteValue(id, response);
+    if (value instanceof ProviderError) throw value;
+    return value;
+  }
+
+  /**
    * Lists one secret of the project: proves the endpoint answers and the credentials are
    * accepted. PERMISSION_DENIED passes: the server authenticated the caller, and the role
    * most stores are given (Secret Accessor, often granted per secret) has no list permission;
@@ -98,7 +193,7 @@ export class SecretManagerProvider implements SecretsProvider {
   async validate(onCall: (operation: string) => void): Promise<void> {
     onCall('ListSecrets');
     try {
-      await this.api.listSecrets(`projects/${this.projectID}`, 1);
+      await this.api.listSecrets({ parent: `projects/${this.projectID}`, pageSize: 1 });
     } catch (error) {
       if (isPlainPermissionDenied(error)) return;
       throw classify(error, { project: this.projectID });
@@ -133,4 +228,79 @@ export function toRemoteValue(
     }
   }
   return { key, value, versionId: versionIdOf(response.name) };
+}
+
+/**
+ * Google's answers for `latest` of a secret that has nothing to read: NOT_FOUND when it has no
+ * enabled version (or was deleted after the listing), FAILED_PRECONDITION when its newest
+ * version is disabled or destroyed. A find skips such secrets, as it would not list them.
+ */
+function hasNoEnabledVersion(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === status.NOT_FOUND || code === status.FAILED_PRECONDITION;
+}
+
+/** Label keys and values that need no quoting in a list filter (Google's own label charset). */
+const plainLabelKey = /^[a-z][a-z0-9_-]{0,62}$/;
+const plainLabelValue = /^[a-z0-9_-]{1,63}$/;
+
+/**
+ * The server-side filter for `tags`: one `labels.KEY=VALUE` term, for the first tag (by key)
+ * that needs no quoting; absent when none does. One term only: the emulator reads a filter as
+ * a single term and would match nothing for two. The filter only narrows the listing; every
+ * tag is checked on our side anyway, so a server that ignores the filter still gives the
+ * right answer.
+ */
+export function labelFilter(tags: [string, string][]): string | undefined {
+  const term = [...tags]
+    .sort(([a], [b]) => compare(a, b))
+    .find(([k, v]) => plainLabelKey.test(k) && plainLabelValue.test(v));
+  return term ? `labels.${term[0]}=${term[1]}` : undefined;
+}
+
+/**
+ * The secret id of a listed name (`projects/<project>/secrets/<id>`); undefined for any other
+ * shape. The project segment is not compared: real Google names the store's project by number.
+ */
+function secretIdOf(name: string): string | undefined {
+  return /^projects\/[^/]+\/secrets\/([^/]+)$/.exec(name)?.[1];
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compileNameRegexp(source: string | undefined): RegExp | undefined {
+  if (!source) return undefined;
+  try {
+    return new RegExp(source);
+  } catch {
+    // The engine's message quotes the pattern back with details of its own: ours is stable.
+    const shown = source.length > 100 ? `${source.slice(0, 100)}…` : source;
+    throw new ProviderError(
+      'Invalid',
+      `dataFrom.find name.regexp "${shown}" is not a valid regular expression`,
+    );
+  }
+}
+
+/** `fn` over `items` with at most `limit` in flight, results in the order of `items`. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    // After a failure the find fails anyway: start no more calls, only let those in flight end.
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

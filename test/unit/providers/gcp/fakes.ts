@@ -5,28 +5,64 @@ import type { ProviderContext, SecretReader } from '../../../../src/providers/pr
 import type {
   AccessSecretVersionResponse,
   ApiSettings,
+  ListedSecret,
+  ListSecretsPage,
+  ListSecretsRequest,
   SecretManagerApi,
 } from '../../../../src/providers/gcp/secret-manager.api.ts';
 
-/** Answers accessSecretVersion from `versions` (full version name → response, or an error to throw). */
+/**
+ * Answers accessSecretVersion from `versions` (full version name → response, or an error to
+ * throw) and listSecrets from `secrets`, paged with numeric tokens. The filter is read as the
+ * emulator reads it: one `labels.KEY=VALUE` term; anything else lists every secret.
+ */
 export class FakeSecretManager implements SecretManagerApi {
   readonly accessed: string[] = [];
-  readonly listed: { parent: string; pageSize: number }[] = [];
+  readonly listed: ListSecretsRequest[] = [];
   readonly versions = new Map<string, AccessSecretVersionResponse | Error>();
+  /** The project's secrets, listed in this order (the emulator lists newest first). */
+  readonly secrets: ListedSecret[] = [];
+  /** Lists every secret whatever the filter, as a server that cannot read it would. */
+  ignoreFilter = false;
   listError: Error | undefined;
+  /** Fails only the page at this index (0-based), to test failures mid-listing. */
+  listErrorOnPage: { page: number; error: Error } | undefined;
+  /** Accesses in flight now, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   closed = false;
 
   async accessSecretVersion(name: string): Promise<AccessSecretVersionResponse> {
     this.accessed.push(name);
-    const answer = this.versions.get(name);
-    if (answer instanceof Error) throw answer;
-    if (!answer) throw Object.assign(new Error('5 NOT_FOUND: fake'), { code: 5 });
-    return answer;
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      // A turn of the event loop, so parallel calls really overlap.
+      await new Promise((resolve) => setImmediate(resolve));
+      const answer = this.versions.get(name);
+      if (answer instanceof Error) throw answer;
+      if (!answer) throw Object.assign(new Error('5 NOT_FOUND: fake'), { code: 5 });
+      return answer;
+    } finally {
+      this.inFlight--;
+    }
   }
 
-  async listSecrets(parent: string, pageSize: number): Promise<void> {
-    this.listed.push({ parent, pageSize });
+  async listSecrets(request: ListSecretsRequest): Promise<ListSecretsPage> {
+    this.listed.push(request);
     if (this.listError) throw this.listError;
+    const start = request.pageToken ? Number(request.pageToken) : 0;
+    if (this.listErrorOnPage && start / request.pageSize === this.listErrorOnPage.page) {
+      throw this.listErrorOnPage.error;
+    }
+    const term = this.ignoreFilter ? null : /^labels\.([^=]+)=(.*)$/.exec(request.filter?.trim() ?? '');
+    // A missing label reads as "", as in the emulator (a Go map lookup).
+    const all = term ? this.secrets.filter((s) => (s.labels[term[1]!] ?? '') === term[2]) : this.secrets;
+    const end = start + request.pageSize;
+    return {
+      secrets: all.slice(start, end),
+      nextPageToken: end < all.length ? String(end) : undefined,
+    };
   }
 
   async close(): Promise<void> {

@@ -32,7 +32,7 @@ describe('sdkSecretManagerApi when the client cannot be set up', () => {
       // jest's separate realm keeps it from rewording fs errors, so only "classified" is checked.
       expect(classify(error, { project: 'ml-proj', key: 's' }).message).toMatch(/^Google Secret Manager/);
     }
-    await expect(api.listSecrets('projects/ml-proj', 1)).rejects.toBeDefined();
+    await expect(api.listSecrets({ parent: 'projects/ml-proj', pageSize: 1 })).rejects.toBeDefined();
     await expect(api.close()).resolves.toBeUndefined();
     // Let any detached promise chains settle before looking.
     await new Promise((resolve) => setTimeout(resolve, 50));
