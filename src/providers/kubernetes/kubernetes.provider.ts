@@ -85,7 +85,15 @@ class KubernetesProvider implements SecretsProvider {
     } catch (error) {
       throw classify(error, '*', this.namespace);
     }
-    const pattern = query.nameRegexp ? new RegExp(query.nameRegexp) : undefined;
+    let pattern: RegExp | undefined;
+    try {
+      pattern = query.nameRegexp ? new RegExp(query.nameRegexp) : undefined;
+    } catch {
+      throw new ProviderError(
+        'Invalid',
+        `dataFrom.find name.regexp "${query.nameRegexp}" is not a valid regular expression`,
+      );
+    }
     return secrets
       .filter((s) => (!query.path || s.name.startsWith(query.path)) && (!pattern || pattern.test(s.name)))
       .sort((a, b) => a.name.localeCompare(b.name))
