@@ -11,7 +11,8 @@ import { SecretStoreReconciler } from './controller/secret-store.reconciler.ts';
 import { StoreDirectory } from './controller/stores.ts';
 import { DataHasher } from './data/data-hash.ts';
 import { Fetcher } from './fetch/fetcher.ts';
-import { KubeEventRecorder } from './kube/events.ts';
+import { KubeEventRecorder, type EventRecorder } from './kube/events.ts';
+import { EXPIRES_AT_ANNOTATION } from './api/labels.ts';
 import { KubeHttp } from './kube/http.ts';
 import { loadInstallKey } from './kube/install-key.ts';
 import { KubeClient } from './kube/kube-client.ts';
@@ -66,6 +67,7 @@ export class Operator {
       namespaces: options.config.namespaces,
       workers: options.config.workers,
       workloadKinds: options.config.workloadKinds,
+      onDequeue: (waitedMs, priority) => this.metrics.queueWait.observe({ priority }, waitedMs / 1000),
       silenceLimitMs: options.silenceLimitMs,
     });
   }
@@ -94,7 +96,22 @@ export class Operator {
     const ownAudit = this.options.audit ? undefined : createAuditLog(config.auditLog, config.instance);
     this.closeAudit = ownAudit?.close;
     const audit = this.options.audit ?? ownAudit!;
-    const events = new KubeEventRecorder({ http, clock, logger, instance: config.instance });
+    const recorder = new KubeEventRecorder({ http, clock, logger, instance: config.instance });
+    const events: EventRecorder = {
+      emit: (subject, type, reason, message) => {
+        this.metrics.events.inc({ type, reason });
+        recorder.emit(subject, type, reason, message);
+      },
+    };
+    this.metrics.observe({
+      expiries: () =>
+        this.manager
+          .managedSecrets()
+          .map((s) => Date.parse(s.metadata.annotations?.[EXPIRES_AT_ANNOTATION] ?? ''))
+          .filter((t) => !Number.isNaN(t)),
+      informers: () => this.manager.health(),
+      now: () => clock.now(),
+    });
     const stores = new StoreDirectory({
       lookup: this.manager,
       registry: new ProviderRegistry(this.options.providers ?? defaultFactories),
@@ -120,6 +137,7 @@ export class Operator {
       workloadsFor: (binding) => this.manager.workloadsFor(binding),
       namespaceLabels: (namespace) => this.manager.namespaceLabels(namespace),
       audit,
+      onFailure: (reason) => this.metrics.reconcileErrors.inc({ kind: 'SecretBinding', reason }),
       onDataChanged: (binding, secretName) => this.restarter.request(binding, secretName),
       stores,
       fetcher,
@@ -152,6 +170,9 @@ export class Operator {
         events,
         onDecision: (pod, namespace, injection, dryRun) => {
           if (dryRun) return;
+          this.metrics.injections.inc({
+            outcome: injection.injected ? 'injected' : injection.deny ? 'denied' : 'skipped',
+          });
           const workload = workloadOf(pod, config.workloadKinds) ?? {
             kind: 'Pod',
             name: pod.metadata.generateName ?? '',

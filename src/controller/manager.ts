@@ -31,6 +31,8 @@ export interface ManagerOptions {
   /** Watch only these namespaces (ClusterSecretStores are always watched). Absent: all. */
   namespaces?: string[];
   workers?: number;
+  /** Told how long each key waited in the queue (a metric). */
+  onDequeue?: (waitedMs: number, priority: string) => void;
   /** Owner kinds whose pods PerWorkload bindings scope to the owner. */
   workloadKinds?: string[];
   /** A watch silent for this long is restarted (bookmarks arrive about every minute). */
@@ -176,6 +178,11 @@ export class Manager {
 
   getManagedSecret(namespace: string, name: string): SecretObject | undefined {
     return this.scoped(this.secretInformers, namespace)?.get(`${namespace}/${name}`);
+  }
+
+  /** Every managed Secret in the cache (for the expiry metric). */
+  managedSecrets(): SecretObject[] {
+    return [...this.secretInformers.values()].flatMap((i) => i.list());
   }
 
   managedSecretsOf(namespace: string, bindingName: string): SecretObject[] {
@@ -370,6 +377,7 @@ export class Manager {
       const item = await this.queue.get();
       if (!item) return;
       const { key } = item;
+      this.options.onDequeue?.(item.waitedMs, item.priority);
       try {
         const result = await this.dispatch(key);
         this.queue.forget(key);

@@ -80,6 +80,8 @@ export interface SecretBindingReconcilerDeps {
   hasher: DataHasher;
   /** The audit trail. */
   audit?: AuditSink;
+  /** Told of every failed reconcile, by condition reason (a metric). */
+  onFailure?(reason: string): void;
   /** Labels of a namespace, for a ClusterSecretStore's namespaceSelector. */
   namespaceLabels?(namespace: string): Record<string, string> | undefined;
   /** Told when a Secret that consumers already had gets new data (onRotation: RolloutRestart). */
@@ -477,6 +479,7 @@ export class SecretBindingReconciler {
     failure: ReconcileError,
     now: number,
   ): Promise<ReconcileResult> {
+    this.deps.onFailure?.(failure.reason);
     const previous = binding.status ?? {};
     // Expiry is judged by the operator's own record (status), not by annotations anyone can edit.
     const issue = existing ? recordedIssue(binding, existing) : undefined;

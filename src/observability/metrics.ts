@@ -39,6 +39,31 @@ export class OperatorMetrics implements FetchObserver {
     help: 'Keys ready to be reconciled.',
     registers: [this.registry],
   });
+  readonly queueWait = new Histogram({
+    name: 'mlsecrets_workqueue_wait_seconds',
+    help: 'Time a key waited in the work queue, by priority.',
+    labelNames: ['priority'] as const,
+    buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({
+    name: 'mlsecrets_reconcile_errors_total',
+    help: 'Failed reconciles by kind and condition reason.',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly events = new Counter({
+    name: 'mlsecrets_events_total',
+    help: 'Kubernetes Events emitted, by type and reason (Synced, Rotated, Renewed, Expired, Revoked, InjectionDenied, …).',
+    labelNames: ['type', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly injections = new Counter({
+    name: 'mlsecrets_injections_total',
+    help: 'Pod webhook decisions per binding match: injected, skipped (gate failed, pod admitted) or denied.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -54,6 +79,52 @@ export class OperatorMetrics implements FetchObserver {
 
   readSaved(store: StoreHandle): void {
     this.readsSaved.inc({ store: store.label });
+  }
+
+  /**
+   * Series computed at scrape time from the operator's caches: managed Secrets by time to
+   * expiry (cumulative buckets, like a histogram's), and informer health and restarts.
+   */
+  observe(sources: {
+    expiries: () => number[];
+    informers: () => { name: string; running: boolean; synced: boolean; restarts: number }[];
+    now: () => number;
+  }): void {
+    const bounds: [string, number][] = [
+      ['600', 600],
+      ['3600', 3600],
+      ['21600', 21600],
+      ['86400', 86400],
+      ['+Inf', Infinity],
+    ];
+    new Gauge({
+      name: 'mlsecrets_managed_secrets_expiring',
+      help: 'Managed Secrets that expire within `le` seconds (cumulative; expired ones count as 0 seconds).',
+      labelNames: ['le'] as const,
+      registers: [this.registry],
+      collect() {
+        const left = sources.expiries().map((at) => Math.max(0, (at - sources.now()) / 1000));
+        for (const [label, bound] of bounds) this.set({ le: label }, left.filter((s) => s <= bound).length);
+      },
+    });
+    new Gauge({
+      name: 'mlsecrets_informer_healthy',
+      help: '1 when the informer is running and synced, else 0.',
+      labelNames: ['informer'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const i of sources.informers()) this.set({ informer: i.name }, i.running && i.synced ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'mlsecrets_informer_restarts',
+      help: 'Watch restarts after failures, per informer, since the operator started.',
+      labelNames: ['informer'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const i of sources.informers()) this.set({ informer: i.name }, i.restarts);
+      },
+    });
   }
 
   /** Total provider calls, optionally for one operation: the figure tests and the bench read. */

@@ -75,6 +75,12 @@ test('started as a process it serves health and metrics, syncs, and exits 0 on S
     );
     expect(exposition).toMatch(/^mlsecrets_reconcile_total\{kind="SecretBinding",outcome="success"\} \d+$/m);
     expect(exposition).toMatch(/^process_resident_memory_bytes \d+/m);
+    // One managed Secret, expiring in 24h (the default ttl): within the 86400 s bucket, not the 1h one.
+    expect(exposition).toMatch(/^mlsecrets_managed_secrets_expiring\{le="3600"\} 0$/m);
+    expect(exposition).toMatch(/^mlsecrets_managed_secrets_expiring\{le="86400"\} 1$/m);
+    expect(exposition).toMatch(/^mlsecrets_events_total\{type="Normal",reason="Synced"\} 1$/m);
+    expect(exposition).toMatch(/^mlsecrets_informer_healthy\{informer="secretbindings@[^"]+"\} 1$/m);
+    expect(exposition).toMatch(/^mlsecrets_workqueue_wait_seconds_count\{priority="high"\} [1-9]\d*$/m);
   } finally {
     child.kill('SIGTERM');
   }
