@@ -12,7 +12,7 @@ import { StoreDirectory } from './controller/stores.ts';
 import { DataHasher } from './data/data-hash.ts';
 import { Fetcher } from './fetch/fetcher.ts';
 import { KubeEventRecorder, type EventRecorder } from './kube/events.ts';
-import { EXPIRES_AT_ANNOTATION } from './api/labels.ts';
+import { EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION } from './api/labels.ts';
 import { KubeHttp } from './kube/http.ts';
 import { loadInstallKey } from './kube/install-key.ts';
 import { KubeClient } from './kube/kube-client.ts';
@@ -109,6 +109,22 @@ export class Operator {
           .managedSecrets()
           .map((s) => Date.parse(s.metadata.annotations?.[EXPIRES_AT_ANNOTATION] ?? ''))
           .filter((t) => !Number.isNaN(t)),
+      lifetimes: () =>
+        this.manager.managedSecrets().flatMap((s) => {
+          const issuedAt = Date.parse(s.metadata.annotations?.[ISSUED_AT_ANNOTATION] ?? '');
+          const expiresAt = Date.parse(s.metadata.annotations?.[EXPIRES_AT_ANNOTATION] ?? '');
+          return Number.isNaN(issuedAt) || Number.isNaN(expiresAt) ? [] : [{ issuedAt, expiresAt }];
+        }),
+      bindings: () =>
+        this.manager.bindings().map((b) => {
+          const ready = b.status?.conditions?.find((c) => c.type === 'Ready');
+          const ref = b.spec.storeRef;
+          const store =
+            (ref.kind ?? 'SecretStore') === 'SecretStore'
+              ? `SecretStore/${b.metadata.namespace}/${ref.name}`
+              : `ClusterSecretStore/${ref.name}`;
+          return { ready: ready?.status ?? 'Unknown', reason: ready?.reason ?? 'Pending', store };
+        }),
       informers: () => this.manager.health(),
       now: () => clock.now(),
     });

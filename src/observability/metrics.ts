@@ -87,6 +87,10 @@ export class OperatorMetrics implements FetchObserver {
    */
   observe(sources: {
     expiries: () => number[];
+    /** Issued/expiry pairs of managed Secrets, for the "renewal overdue" gauge. */
+    lifetimes: () => { issuedAt: number; expiresAt: number }[];
+    /** Ready status and reason of every binding, and the store it uses. */
+    bindings: () => { ready: string; reason: string; store: string }[];
     informers: () => { name: string; running: boolean; synced: boolean; restarts: number }[];
     now: () => number;
   }): void {
@@ -105,6 +109,39 @@ export class OperatorMetrics implements FetchObserver {
       collect() {
         const left = sources.expiries().map((at) => Math.max(0, (at - sources.now()) / 1000));
         for (const [label, bound] of bounds) this.set({ le: label }, left.filter((s) => s <= bound).length);
+      },
+    });
+    new Gauge({
+      name: 'mlsecrets_managed_secrets_renewal_overdue',
+      help: 'Managed Secrets with less than 10% of their lifetime left: renewal (due at 2/3) has failed.',
+      registers: [this.registry],
+      collect() {
+        const now = sources.now();
+        this.set(
+          sources
+            .lifetimes()
+            .filter(({ issuedAt, expiresAt }) => expiresAt - now < 0.1 * (expiresAt - issuedAt)).length,
+        );
+      },
+    });
+    new Gauge({
+      name: 'mlsecrets_bindings',
+      help: 'SecretBindings by Ready status and reason.',
+      labelNames: ['ready', 'reason'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const b of sources.bindings()) this.inc({ ready: b.ready, reason: b.reason });
+      },
+    });
+    new Gauge({
+      name: 'mlsecrets_store_bindings',
+      help: 'SecretBindings per store (the denominator of reads per binding).',
+      labelNames: ['store'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const b of sources.bindings()) this.inc({ store: b.store });
       },
     });
     new Gauge({
