@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config/config.ts';
@@ -7,12 +9,18 @@ import { createLogger } from '../../src/observability/logger.ts';
 import { Operator } from '../../src/operator.ts';
 import { testKubeConfig } from './kube.ts';
 import { freePort } from './ports.ts';
-import { OPERATOR_NAMESPACE } from './test-env.ts';
+import { OPERATOR_NAMESPACE, testEnv } from './test-env.ts';
 
 export interface TestOperator {
   operator: Operator;
   /** Every audit record, for assertions and the leak scan. */
   audit: AuditRecord[];
+  /**
+   * For an operator started with `webhook`: deletes the webhook configuration and lets the next
+   * test file register its own. Call it in afterAll, after stop() (which leaves both in place,
+   * so a test can show pods are admitted while the webhook is down).
+   */
+  releaseWebhook(): Promise<void>;
   /** Every log line the operator wrote, for assertions and the leak scan. */
   logs: string[];
   stop(): Promise<void>;
@@ -34,6 +42,8 @@ export async function startTestOperator(options: {
   rolloutDebounceMs?: number;
 }): Promise<TestOperator> {
   const audit: AuditRecord[] = [];
+  // The webhook configuration is one per cluster: test files that register it take turns.
+  const releaseWebhook = options.webhook ? await acquireWebhookLock() : undefined;
   const webhookPort = options.webhook ? (options.webhook.port ?? (await freePort())) : 0;
   const logs: string[] = [];
   const stream = new PassThrough();
@@ -65,5 +75,39 @@ export async function startTestOperator(options: {
     audit: { record: (entry) => audit.push(JSON.parse(JSON.stringify(entry)) as AuditRecord) },
   });
   await operator.start();
-  return { operator, logs, audit, stop: () => operator.stop() };
+  let stopped = false;
+  return {
+    operator,
+    logs,
+    audit,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await operator.stop();
+    },
+    releaseWebhook: async () => {
+      if (!releaseWebhook) return;
+      const { AdmissionregistrationV1Api } = await import('@kubernetes/client-node');
+      await (options.kubeConfig ?? testKubeConfig())
+        .makeApiClient(AdmissionregistrationV1Api)
+        .deleteMutatingWebhookConfiguration({ name: 'mlsecrets-pod-injector' })
+        .catch(() => undefined);
+      releaseWebhook();
+    },
+  };
+}
+
+/** A cross-process lock (an atomic mkdir in the run's directory), held while a file's webhook is registered. */
+async function acquireWebhookLock(): Promise<() => void> {
+  const lock = path.join(testEnv('workDir'), 'webhook.lock');
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      return () => fs.rmSync(lock, { recursive: true, force: true });
+    } catch {
+      if (Date.now() > deadline) throw new Error('timed out waiting for the webhook lock');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }

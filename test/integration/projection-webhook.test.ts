@@ -22,6 +22,7 @@ const c = clients(testKubeConfig());
 const clock = new ManualClock(Date.now());
 let team: string;
 let op: TestOperator | undefined;
+let webhookOperator: TestOperator | undefined;
 const store = `webhook-${Date.now().toString(36)}`;
 const storeRef = { kind: 'ClusterSecretStore' as const, name: store };
 const data = [{ secretKey: 'TOKEN', remoteRef: { key: 'token', property: 'value' } }];
@@ -38,19 +39,12 @@ async function createPod(body: V1Pod): Promise<V1Pod> {
   return c.core.createNamespacedPod({ namespace: team, body });
 }
 
-async function deleteWebhookConfiguration(): Promise<void> {
-  const { AdmissionregistrationV1Api } = await import('@kubernetes/client-node');
-  await testKubeConfig()
-    .makeApiClient(AdmissionregistrationV1Api)
-    .deleteMutatingWebhookConfiguration({ name: 'mlsecrets-pod-injector' })
-    .catch(() => undefined);
-}
-
 beforeAll(async () => {
   team = await createTestNamespace(c.core, 'webhook');
   await putSourceSecret(c, team, 'token', { value: 'webhook-test-token' });
   await createStore(c, 'ClusterSecretStore', store, { provider: { kubernetes: { namespace: team } } });
   op = await startTestOperator({ namespaces: [team], clock, webhook: {} });
+  webhookOperator = op;
   await createBinding(c, team, 'vol', { storeRef, data });
   await createBinding(c, team, 'envb', {
     storeRef,
@@ -79,7 +73,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await op?.stop();
-  await deleteWebhookConfiguration();
+  await webhookOperator?.releaseWebhook();
   await deleteClusterStore(c, store).catch(() => undefined);
   await c.core.deleteNamespace({ name: team }).catch(() => undefined);
 });

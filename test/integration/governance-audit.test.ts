@@ -1,0 +1,160 @@
+// The audit trail of a full scenario on the real control plane — sync, rotation, injection,
+// denial, per-job issue and revocation — holds exactly the expected records and no value.
+import { BatchV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
+import { findLeaks, plant } from '../harness/leaks.ts';
+import { startTestOperator, type TestOperator } from '../harness/operator.ts';
+import {
+  clients,
+  createBinding,
+  createStore,
+  deleteClusterStore,
+  putSourceSecret,
+  secretData,
+  waitForReady,
+} from '../harness/resources.ts';
+
+const kc = testKubeConfig();
+const c = clients(kc);
+const batch = kc.makeApiClient(BatchV1Api);
+let team: string;
+let op: TestOperator;
+const store = `audit-${Date.now().toString(36)}`;
+const storeRef = { kind: 'ClusterSecretStore' as const, name: store };
+const value = plant('audit');
+const data = [{ secretKey: 'TOKEN', remoteRef: { key: 'source', property: 'token' } }];
+
+beforeAll(async () => {
+  team = await createTestNamespace(c.core, 'audit');
+  await putSourceSecret(c, team, 'source', { token: value });
+  await createStore(c, 'ClusterSecretStore', store, { provider: { kubernetes: { namespace: team } } });
+  op = await startTestOperator({ namespaces: [team], webhook: {} });
+});
+
+afterAll(async () => {
+  await op?.stop();
+  await op?.releaseWebhook();
+  await deleteClusterStore(c, store).catch(() => undefined);
+  await c.core.deleteNamespace({ name: team }).catch(() => undefined);
+});
+
+test('sync, rotation, injection, denial, per-job issue and revocation, each audited once, without a value', async () => {
+  const binding = (name: string) => `${team}/${name}`;
+  await createBinding(c, team, 'served', {
+    storeRef,
+    data,
+    lifetime: { ttl: '1h', refreshInterval: '1h', rotationSchedule: '*/2 * * * * *' },
+    projection: { requirements: { serviceAccountNames: ['trainer'] } },
+  });
+  await createBinding(c, team, 'per-job', { storeRef, data, projection: { scope: 'PerWorkload' } });
+  await waitForReady(c, team, 'served');
+  await eventually(
+    async () => op.audit.filter((r) => r.action === 'rotate').length,
+    (n) => n >= 1,
+    {
+      what: 'a scheduled rotation',
+      timeoutMs: 5_000,
+    },
+  );
+
+  const pod = (name: string, serviceAccountName: string) => ({
+    metadata: { name, labels: { 'mlsecrets.io/binding': 'served' } },
+    spec: { serviceAccountName, containers: [{ name: 'main', image: 'trainer' }] },
+  });
+  await c.core.createNamespacedPod({ namespace: team, body: pod('allowed', 'trainer') });
+  await c.core.createNamespacedPod({ namespace: team, body: pod('refused', 'default') });
+
+  await batch.createNamespacedJob({
+    namespace: team,
+    body: {
+      metadata: { name: 'train' },
+      spec: {
+        managedBy: 'example.com/test-driver',
+        template: {
+          metadata: { labels: { 'mlsecrets.io/binding': 'per-job' } },
+          spec: { restartPolicy: 'Never', containers: [{ name: 'train', image: 'trainer' }] },
+        },
+      },
+    },
+  });
+  await eventually(
+    () => secretData(c, team, 'per-job-train'),
+    (d) => d?.TOKEN === value,
+    { what: 'the per-job Secret' },
+  );
+  const now = new Date().toISOString();
+  await batch.patchNamespacedJobStatus(
+    {
+      namespace: team,
+      name: 'train',
+      body: {
+        status: {
+          startTime: now,
+          completionTime: now,
+          succeeded: 1,
+          conditions: [
+            { type: 'SuccessCriteriaMet', status: 'True', lastTransitionTime: now, lastProbeTime: now },
+            { type: 'Complete', status: 'True', lastTransitionTime: now, lastProbeTime: now },
+          ],
+        },
+      },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  await eventually(
+    async () => op.audit.filter((r) => r.action === 'revoke').length,
+    (n) => n === 1,
+    {
+      what: 'the revocation audited',
+    },
+  );
+
+  const records = op.audit;
+  const of = (action: string, name: string) =>
+    records.filter((r) => r.action === action && r.binding === binding(name));
+  // Exactly one issue per Secret, one injection, one denial, one revocation.
+  expect(of('issue', 'served')).toHaveLength(1);
+  expect(of('issue', 'served')[0]).toMatchObject({
+    outcome: 'success',
+    store: `ClusterSecretStore/${store}`,
+  });
+  expect(of('issue', 'served')[0]!.sources).toEqual([
+    { key: 'source', versionId: expect.stringMatching(/^\d+$/) },
+  ]);
+  expect(of('issue', 'per-job')).toHaveLength(1);
+  expect(of('issue', 'per-job')[0]!.message).toMatch(/Secret "per-job-train" issued for Job "train"/);
+  expect(of('rotate', 'served').length).toBeGreaterThanOrEqual(1);
+  expect(of('inject', 'served')).toEqual([
+    expect.objectContaining({
+      outcome: 'success',
+      secret: 'served',
+      workload: { kind: 'Pod', name: 'allowed' },
+      serviceAccount: 'trainer',
+    }),
+  ]);
+  expect(of('inject-deny', 'served')).toEqual([
+    expect.objectContaining({
+      outcome: 'failure',
+      workload: { kind: 'Pod', name: 'refused' },
+      serviceAccount: 'default',
+      message: expect.stringMatching(/service account "default" is not one of "trainer"/),
+    }),
+  ]);
+  expect(of('revoke', 'per-job')).toEqual([
+    expect.objectContaining({
+      message: expect.stringMatching(/Secret "per-job-train" revoked: Job "train" completed/),
+    }),
+  ]);
+  // Nothing else happened, and nothing failed.
+  expect([...new Set(records.map((r) => r.action))].sort()).toEqual([
+    'inject',
+    'inject-deny',
+    'issue',
+    'revoke',
+    'rotate',
+  ]);
+  expect(records.every((r) => typeof r.binding === 'string' && r.binding.startsWith(`${team}/`))).toBe(true);
+  expect(findLeaks({ 'audit trail': JSON.stringify(records), 'operator logs': op.logs.join('\n') })).toEqual(
+    [],
+  );
+});
