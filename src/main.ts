@@ -11,7 +11,16 @@ async function main(): Promise<void> {
   const kubeConfig = new KubeConfig();
   if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
   else kubeConfig.loadFromCluster();
-  const operator = new Operator({ config, kubeConfig, logger });
+  const operator = new Operator({
+    config,
+    kubeConfig,
+    logger,
+    // Lost the Lease: stop at once and let Kubernetes restart the pod as a follower.
+    onLostLeadership: () => {
+      logger.error('leadership lost; exiting');
+      process.exit(1);
+    },
+  });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -5,6 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { parseAddress, type OperatorConfig } from './config/config.ts';
 import { systemClock, type Clock } from './controller/clock.ts';
+import { LeaderElector } from './controller/leader-election.ts';
 import { Manager } from './controller/manager.ts';
 import { SecretBindingReconciler } from './controller/secret-binding.reconciler.ts';
 import { SecretStoreReconciler } from './controller/secret-store.reconciler.ts';
@@ -33,6 +34,10 @@ export interface OperatorOptions {
   providers?: ProviderFactory[];
   /** Serve /healthz, /readyz and /metrics (off for tests that do not read them). */
   serve?: boolean;
+  /** Lease timings (tests shorten them); client-go's defaults otherwise. */
+  leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** Called when leadership is lost; main.ts exits so the pod restarts as a follower. */
+  onLostLeadership?: () => void;
   /** The audit trail; default: a JSON-lines log at config.auditLog. */
   audit?: AuditSink;
   /** Rotation changes within this window cause one rollout restart (tests shorten it). */
@@ -52,6 +57,7 @@ export class Operator {
   readonly ports: { health?: number; metrics?: number; webhook?: number } = {};
   webhook?: PodWebhook;
   private closeAudit?: () => Promise<void>;
+  elector?: LeaderElector;
   private restarter!: RolloutRestarter;
 
   constructor(options: OperatorOptions) {
@@ -206,7 +212,7 @@ export class Operator {
         },
       });
     }
-    await this.manager.start({
+    await this.manager.startInformers({
       binding: (key) => this.counted('SecretBinding', bindings.reconcile(key)),
       store: (kind, ns, name) => this.counted(kind, storeReconciler.reconcile(kind, ns, name)),
     });
@@ -215,6 +221,24 @@ export class Operator {
       await this.webhook.start();
       this.ports.webhook = this.webhook.port;
     }
+    if (config.leaderElect) {
+      this.elector = new LeaderElector({
+        http,
+        logger,
+        namespace: config.operatorNamespace,
+        name: config.leaderElectionId,
+        identity: config.instance,
+        ...this.options.leaderElection,
+        onStartedLeading: () => this.manager.startWorkers(),
+        onStoppedLeading: () => {
+          void this.manager.stopWorkers();
+          this.options.onLostLeadership?.();
+        },
+      });
+      this.elector.start();
+    } else {
+      this.manager.startWorkers();
+    }
     logger.info('operator started', {
       instance: config.instance,
       namespaces: config.namespaces.length ? config.namespaces : 'all',
@@ -222,6 +246,8 @@ export class Operator {
   }
 
   async stop(): Promise<void> {
+    await this.manager.stopWorkers();
+    await this.elector?.stop();
     await this.webhook?.stop();
     await this.restarter?.stop();
     await this.manager.stop();

@@ -26,6 +26,9 @@ export interface OperatorConfig {
   workloadKinds: string[];
   /** Where the audit trail goes: stdout, stderr or a file path. */
   auditLog: string;
+  /** Reconcile only while holding the Lease (every replica serves the webhook and metrics). */
+  leaderElect: boolean;
+  leaderElectionId: string;
 }
 
 /** A flag, its environment variable, its default and what it means: the README's reference table. */
@@ -71,6 +74,16 @@ export const FLAGS = {
     default: 'mlsecrets-webhook',
     help: "the webhook's Service name, for its certificate",
   },
+  'leader-elect': {
+    env: 'MLSECRETS_LEADER_ELECT',
+    default: 'true',
+    help: 'reconcile only while holding the Lease <leader-election-id> in the operator namespace',
+  },
+  'leader-election-id': {
+    env: 'MLSECRETS_LEADER_ELECTION_ID',
+    default: 'mlsecrets-leader',
+    help: 'name of the leader-election Lease',
+  },
   'audit-log': {
     env: 'MLSECRETS_AUDIT_LOG',
     default: 'stdout',
@@ -105,6 +118,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     throw new Error(`--workers must be a whole number from 1 to 256, not "${get('workers')}"`);
   }
   for (const name of ['metrics-addr', 'health-addr', 'webhook-addr'] as const) parseAddress(get(name), name);
+  const leaderElect = get('leader-elect');
+  if (leaderElect !== 'true' && leaderElect !== 'false') {
+    throw new Error(`--leader-elect must be true or false, not "${leaderElect}"`);
+  }
   const webhook = get('webhook');
   if (webhook !== 'true' && webhook !== 'false')
     throw new Error(`--webhook must be true or false, not "${webhook}"`);
@@ -137,6 +154,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     webhookService: get('webhook-service'),
     workloadKinds: list(get('workload-kinds')),
     auditLog: get('audit-log'),
+    leaderElect: leaderElect === 'true',
+    leaderElectionId: get('leader-election-id'),
   };
 }
 

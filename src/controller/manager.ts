@@ -119,9 +119,15 @@ export class Manager {
   }
 
   /** Starts the informers, waits for their first lists, then starts the workers. */
-  async start(reconcilers: Reconcilers): Promise<void> {
+  /** Starts the informers and waits for their first lists; work is queued but not yet done. */
+  async startInformers(reconcilers: Reconcilers): Promise<void> {
     this.reconcilers = reconcilers;
     await Promise.all(this.allInformers().map((i) => i.start()));
+  }
+
+  /** Starts the workers: only the leader does this. */
+  startWorkers(): void {
+    if (this.workers.length > 0 || this.queue.isShutDown()) return;
     const count = this.options.workers ?? 8;
     this.workers = Array.from({ length: count }, () => this.work());
     this.options.logger.info('manager started', {
@@ -129,6 +135,17 @@ export class Manager {
       namespaces: this.options.namespaces ?? 'all',
       bindings: this.bindings().length,
     });
+  }
+
+  /** Stops reconciling at once (leadership lost); caches and the webhook keep running. */
+  stopWorkers(): Promise<void> {
+    this.queue.shutDown();
+    return Promise.all(this.workers).then(() => undefined);
+  }
+
+  async start(reconcilers: Reconcilers): Promise<void> {
+    await this.startInformers(reconcilers);
+    this.startWorkers();
   }
 
   /** Stops taking work, lets running reconciles finish, stops the informers. */

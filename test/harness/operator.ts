@@ -40,6 +40,8 @@ export async function startTestOperator(options: {
   /** Serve the pod webhook and register it with this address (only one test file may at a time). */
   webhook?: { failurePolicy?: 'Ignore' | 'Fail'; port?: number };
   rolloutDebounceMs?: number;
+  /** Elect a leader on this Lease, with short timings. */
+  leaderElection?: { id: string; identity: string };
 }): Promise<TestOperator> {
   const audit: AuditRecord[] = [];
   // The webhook configuration is one per cluster: test files that register it take turns.
@@ -57,6 +59,13 @@ export async function startTestOperator(options: {
       '--log-level=debug',
       `--workers=${options.workers ?? 4}`,
       `--webhook=${options.webhook ? 'true' : 'false'}`,
+      `--leader-elect=${options.leaderElection ? 'true' : 'false'}`,
+      ...(options.leaderElection
+        ? [
+            `--leader-election-id=${options.leaderElection.id}`,
+            `--instance=${options.leaderElection.identity}`,
+          ]
+        : []),
       `--webhook-addr=127.0.0.1:${webhookPort}`,
       ...(options.webhook ? [`--webhook-url=https://127.0.0.1:${webhookPort}`] : []),
       `--webhook-failure-policy=${options.webhook?.failurePolicy ?? 'Ignore'}`,
@@ -72,6 +81,7 @@ export async function startTestOperator(options: {
     serve: options.serve ?? false,
     silenceLimitMs: options.silenceLimitMs,
     rolloutDebounceMs: options.rolloutDebounceMs,
+    leaderElection: { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 },
     audit: { record: (entry) => audit.push(JSON.parse(JSON.stringify(entry)) as AuditRecord) },
   });
   await operator.start();

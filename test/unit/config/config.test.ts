@@ -29,6 +29,8 @@ describe('loadConfig', () => {
         'TrainJob',
       ],
       auditLog: 'stdout',
+      leaderElect: true,
+      leaderElectionId: 'mlsecrets-leader',
     });
   });
 
@@ -67,6 +69,8 @@ describe('loadConfig', () => {
       webhookService: 'mlsecrets-webhook',
       workloadKinds: ['Job', 'PyTorchJob'],
       auditLog: 'stdout',
+      leaderElect: true,
+      leaderElectionId: 'mlsecrets-leader',
     });
   });
 

@@ -1,0 +1,174 @@
+// Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics. Defaults are
+// a little tighter than client-go's (lease 10 s, renew deadline 7 s, retry 2 s) so that a
+// crashed leader is replaced within 15 s. client-node has no helper for it.
+import type { Logger } from 'winston';
+import { isConflict, isNotFound, type KubeHttp } from '../kube/http.ts';
+
+interface Lease {
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  spec: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+export interface LeaderElectionOptions {
+  http: KubeHttp;
+  logger: Logger;
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  onStartedLeading: () => void;
+  /** Called at once when leadership is lost: the caller must stop writing. */
+  onStoppedLeading: () => void;
+}
+
+/**
+ * Another candidate's lease is judged by when *we* last saw it change, never by the
+ * renewTime it carries: the clocks of two replicas need not agree (client-go does the same).
+ * A leader that cannot renew within renewDeadline steps down before its lease can expire, so
+ * two replicas never write at once.
+ */
+export class LeaderElector {
+  private readonly options: Required<LeaderElectionOptions>;
+  private observed?: { record: string; at: number };
+  private leading = false;
+  private stopped = false;
+  private lastRenew = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(options: LeaderElectionOptions) {
+    this.options = {
+      ...options,
+      leaseDurationMs: options.leaseDurationMs ?? 10_000,
+      renewDeadlineMs: options.renewDeadlineMs ?? 7_000,
+      retryPeriodMs: options.retryPeriodMs ?? 2_000,
+    };
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    void this.tick();
+  }
+
+  /**
+   * Stops; a leader releases the lease so a successor need not wait for it to expire.
+   * `release: false` stops as a crash would (tests of failover).
+   */
+  async stop({ release = true } = {}): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.leading && !release) {
+      this.leading = false;
+      return;
+    }
+    if (this.leading) {
+      this.leading = false;
+      await this.release().catch(() => undefined);
+    }
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    const now = Date.now();
+    let acquired = false;
+    try {
+      acquired = await this.tryAcquireOrRenew(now);
+    } catch (error) {
+      this.options.logger.debug('leader election attempt failed', { error: (error as Error)?.message });
+    }
+    if (this.stopped) return;
+    if (acquired) {
+      this.lastRenew = now;
+      if (!this.leading) {
+        this.leading = true;
+        this.options.logger.info('became leader', {
+          lease: `${this.options.namespace}/${this.options.name}`,
+        });
+        this.options.onStartedLeading();
+      }
+    } else if (this.leading && Date.now() - this.lastRenew > this.options.renewDeadlineMs) {
+      this.leading = false;
+      this.options.logger.warn('lost leadership', {
+        lease: `${this.options.namespace}/${this.options.name}`,
+      });
+      this.options.onStoppedLeading();
+    }
+    this.timer = setTimeout(() => void this.tick(), this.options.retryPeriodMs);
+    this.timer.unref();
+  }
+
+  private get path(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases`;
+  }
+
+  private async tryAcquireOrRenew(now: number): Promise<boolean> {
+    const { identity, leaseDurationMs } = this.options;
+    const stamp = new Date(now).toISOString().replace('Z', '000Z'); // MicroTime
+    let lease: Lease;
+    try {
+      lease = await this.options.http.request<Lease>('GET', `${this.path}/${this.options.name}`);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await this.options.http.request('POST', this.path, {
+        body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.options.name, namespace: this.options.namespace },
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+            acquireTime: stamp,
+            renewTime: stamp,
+            leaseTransitions: 0,
+          },
+        },
+      });
+      return true;
+    }
+    const record = JSON.stringify(lease.spec);
+    if (this.observed?.record !== record) this.observed = { record, at: now };
+    const holder = lease.spec.holderIdentity;
+    const heldByOther = holder && holder !== identity;
+    const expired = now > this.observed.at + (lease.spec.leaseDurationSeconds ?? 15) * 1000;
+    if (heldByOther && !expired) return false;
+    const spec = {
+      holderIdentity: identity,
+      leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+      acquireTime: holder === identity ? lease.spec.acquireTime : stamp,
+      renewTime: stamp,
+      leaseTransitions: (lease.spec.leaseTransitions ?? 0) + (holder === identity ? 0 : 1),
+    };
+    try {
+      await this.options.http.request('PUT', `${this.path}/${this.options.name}`, {
+        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec },
+      });
+    } catch (error) {
+      if (isConflict(error)) return false; // someone else wrote first
+      throw error;
+    }
+    return true;
+  }
+
+  private async release(): Promise<void> {
+    const lease = await this.options.http.request<Lease>('GET', `${this.path}/${this.options.name}`);
+    if (lease.spec.holderIdentity !== this.options.identity) return;
+    await this.options.http.request('PUT', `${this.path}/${this.options.name}`, {
+      body: {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: lease.metadata,
+        spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 },
+      },
+    });
+  }
+}
