@@ -4,10 +4,16 @@
 import {
   BatchGetSecretValueCommand,
   GetSecretValueCommand,
+  ListSecretsCommand,
   RotateSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  DescribeParametersCommand,
+  GetParametersByPathCommand,
+  GetParametersCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 
 /** One secret value as Secrets Manager returns it. */
@@ -19,13 +25,42 @@ export interface SecretValueEntry {
   SecretBinary?: Uint8Array;
 }
 
+/**
+ * A ListSecrets / BatchGetSecretValue filter. AWS matches every key by prefix, tag keys and tag
+ * values independently of each other; a value starting with "!" negates.
+ */
+export interface SecretsManagerFilter {
+  Key: 'name' | 'tag-key' | 'tag-value';
+  Values: string[];
+}
+
+/** One secret as ListSecrets describes it (no value). */
+export interface SecretListEntry {
+  ARN?: string;
+  Name?: string;
+  Tags?: { Key?: string; Value?: string }[];
+  /** Set when the secret is scheduled for deletion. */
+  DeletedDate?: Date;
+}
+
 /** The part of Secrets Manager the provider uses. */
 export interface SecretsManagerApi {
-  batchGetSecretValue(input: { SecretIdList: string[]; NextToken?: string }): Promise<{
+  /** Either `SecretIdList` or `Filters` (with `MaxResults`), never both. */
+  batchGetSecretValue(input: {
+    SecretIdList?: string[];
+    Filters?: SecretsManagerFilter[];
+    MaxResults?: number;
+    NextToken?: string;
+  }): Promise<{
     SecretValues?: SecretValueEntry[];
     Errors?: { SecretId?: string; ErrorCode?: string }[];
     NextToken?: string;
   }>;
+  listSecrets(input: {
+    Filters?: SecretsManagerFilter[];
+    MaxResults?: number;
+    NextToken?: string;
+  }): Promise<{ SecretList?: SecretListEntry[]; NextToken?: string }>;
   getSecretValue(input: {
     SecretId: string;
     VersionId?: string;
@@ -44,12 +79,32 @@ export interface ParameterEntry {
   Selector?: string;
 }
 
+/** A DescribeParameters filter: `tag:KEY` (Equals: exact value), or `Path` (Recursive). */
+export interface ParameterFilter {
+  Key: string;
+  Option?: 'Equals' | 'Recursive';
+  Values: string[];
+}
+
 /** The part of Systems Manager Parameter Store the provider uses. */
 export interface ParameterStoreApi {
   getParameters(input: { Names: string[]; WithDecryption: boolean }): Promise<{
     Parameters?: ParameterEntry[];
     InvalidParameters?: string[];
   }>;
+  getParametersByPath(input: {
+    Path: string;
+    Recursive: boolean;
+    WithDecryption: boolean;
+    MaxResults?: number;
+    NextToken?: string;
+  }): Promise<{ Parameters?: ParameterEntry[]; NextToken?: string }>;
+  /** Names and metadata only, no values. */
+  describeParameters(input: {
+    ParameterFilters?: ParameterFilter[];
+    MaxResults?: number;
+    NextToken?: string;
+  }): Promise<{ Parameters?: { Name?: string }[]; NextToken?: string }>;
   destroy(): void;
 }
 
@@ -134,6 +189,7 @@ export function sdkApisWith(timeouts: AwsTimeouts): AwsApis {
       return {
         batchGetSecretValue: (input) => client.send(new BatchGetSecretValueCommand(input)),
         getSecretValue: (input) => client.send(new GetSecretValueCommand(input)),
+        listSecrets: (input) => client.send(new ListSecretsCommand(input)),
         rotateSecret: (input) => client.send(new RotateSecretCommand(input)),
         destroy: () => client.destroy(),
       };
@@ -142,6 +198,8 @@ export function sdkApisWith(timeouts: AwsTimeouts): AwsApis {
       const client = new SSMClient(sdkConfig(config, timeouts));
       return {
         getParameters: (input) => client.send(new GetParametersCommand(input)),
+        getParametersByPath: (input) => client.send(new GetParametersByPathCommand(input)),
+        describeParameters: (input) => client.send(new DescribeParametersCommand(input)),
         destroy: () => client.destroy(),
       };
     },

@@ -9,8 +9,11 @@ export type AwsService = 'SecretsManager' | 'ParameterStore' | 'STS';
 /** What was being done when an error happened: the only facts a message may carry. */
 export interface ErrorContext {
   service: AwsService;
-  /** read: a value; rotate: RotateSecret; assume: AssumeRole of `key` (a role ARN); check: credentials. */
-  action: 'read' | 'rotate' | 'assume' | 'check';
+  /**
+   * read: a value; list: the listing of dataFrom.find; rotate: RotateSecret; assume: AssumeRole
+   * of `key` (a role ARN); check: credentials.
+   */
+  action: 'read' | 'list' | 'rotate' | 'assume' | 'check';
   /** The remote key (or role ARN) as the user wrote it in the spec. */
   key?: string;
   version?: string;
@@ -168,6 +171,8 @@ function gerund(context: ErrorContext): string {
   switch (context.action) {
     case 'read':
       return `reading ${context.key === undefined ? `${noun(context)}s` : describe(context)}`;
+    case 'list':
+      return `listing ${noun(context)}s`;
     case 'rotate':
       return `rotating secret "${context.key ?? ''}"`;
     case 'assume':

@@ -1,15 +1,19 @@
 // AWS Systems Manager Parameter Store: GetParameters, ten names per call, versions and labels
-// through the `name:version` / `name:label` selector syntax.
+// through the `name:version` / `name:label` selector syntax; dataFrom.find through
+// GetParametersByPath, or DescribeParameters and GetParameters.
 import {
   ProviderError,
   type AssumeRoleInput,
+  type FindQuery,
   type RemoteRequest,
   type RemoteValue,
   type SecretsProvider,
   type TemporaryCredentials,
 } from '../provider.port.ts';
-import type { ParameterEntry, ParameterStoreApi } from './aws-api.ts';
+import type { ParameterEntry, ParameterFilter, ParameterStoreApi } from './aws-api.ts';
 import { classify, classifyCode, type ErrorContext } from './errors.ts';
+import { byKey, compileNameRegexp } from './find-match.ts';
+import { pages } from './paging.ts';
 import type { StoreIdentity } from './store-identity.ts';
 
 type Outcome = RemoteValue | ProviderError;
@@ -17,6 +21,47 @@ type OnCall = (operation: string) => void;
 
 /** GetParameters takes at most 10 names per call. */
 export const PARAMETER_STORE_BATCH = 10;
+
+/** GetParametersByPath answers at most 10 parameters a page. */
+const BY_PATH_PAGE = 10;
+/** DescribeParameters answers at most 50 parameters a page. */
+const DESCRIBE_PAGE = 50;
+
+/**
+ * A find path as a Parameter Store hierarchy: it must start with "/" (names in a hierarchy
+ * do), and a trailing "/" is dropped, since "/ml/team-a/" and "/ml/team-a" are one hierarchy.
+ */
+export function findPath(path: string): string {
+  if (!path.startsWith('/')) {
+    throw new ProviderError(
+      'Invalid',
+      `dataFrom.find path "${path}" is not a Parameter Store hierarchy: it must start with "/"`,
+    );
+  }
+  return path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
+}
+
+/**
+ * DescribeParameters filters for a find: each tag as `tag:KEY` with the Equals option (an exact
+ * match of the value, unlike Secrets Manager's prefix filters), and the path as a recursive
+ * `Path` filter.
+ */
+export function describeFilters(query: FindQuery, path: string | undefined): ParameterFilter[] {
+  const filters: ParameterFilter[] = Object.entries(query.tags ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, value]) => {
+      // AWS takes no empty filter value, and a filter without values matches any value.
+      if (value === '') {
+        throw new ProviderError(
+          'Invalid',
+          `dataFrom.find tag "${key}" has an empty value, which AWS Parameter Store cannot filter on`,
+        );
+      }
+      return { Key: `tag:${key}`, Option: 'Equals', Values: [value] };
+    });
+  if (path !== undefined && path !== '/') filters.push({ Key: 'Path', Option: 'Recursive', Values: [path] });
+  return filters;
+}
 
 /** The name GetParameters is asked for: `name`, `name:3` (a version) or `name:label`. */
 export function parameterSelector(request: RemoteRequest): string {
@@ -128,6 +173,89 @@ export class ParameterStoreProvider implements SecretsProvider {
       }),
     );
     return answers;
+  }
+
+  /**
+   * dataFrom.find. A path alone is GetParametersByPath (recursive, decrypted): names and values
+   * in one paged call. With tags, or without a path, DescribeParameters lists the names (tags
+   * and path as server filters, matched exactly there) and GetParameters reads the matching
+   * ones, ten a call. The regexp and the path are checked here too. `key` of each value is the
+   * parameter's name, with its leading "/".
+   */
+  async find(query: FindQuery, onCall: OnCall): Promise<RemoteValue[]> {
+    const pattern = compileNameRegexp(query);
+    const path = query.path === undefined ? undefined : findPath(query.path);
+    const wanted = (name: string) =>
+      (path === undefined || path === '/' || name.startsWith(`${path}/`)) && (pattern?.test(name) ?? true);
+    if (path !== undefined && query.tags === undefined) return byKey(await this.byPath(path, wanted, onCall));
+    const names = await this.describeNames(describeFilters(query, path), wanted, onCall);
+    const outcomes = await this.getSecrets(
+      names.map((key) => ({ key })),
+      onCall,
+    );
+    const found: RemoteValue[] = [];
+    for (const outcome of outcomes) {
+      if (!(outcome instanceof ProviderError)) found.push(outcome);
+      // Deleted between the listing and the read: it is simply no longer there.
+      else if (outcome.category !== 'NotFound') throw outcome;
+    }
+    return byKey(found);
+  }
+
+  private async byPath(
+    path: string,
+    wanted: (name: string) => boolean,
+    onCall: OnCall,
+  ): Promise<RemoteValue[]> {
+    const found: RemoteValue[] = [];
+    try {
+      const answers = pages((token) => {
+        onCall('GetParametersByPath');
+        return this.api.getParametersByPath({
+          Path: path,
+          Recursive: true,
+          WithDecryption: true,
+          MaxResults: BY_PATH_PAGE,
+          ...(token ? { NextToken: token } : {}),
+        });
+      }, 'AWS Parameter Store parameters');
+      for await (const answer of answers) {
+        for (const parameter of answer.Parameters ?? []) {
+          if (parameter.Name === undefined || !wanted(parameter.Name)) continue;
+          const value = toValue(parameter, { key: parameter.Name });
+          if (!(value instanceof ProviderError)) found.push(value);
+        }
+      }
+    } catch (error) {
+      throw classify(error, { service: 'ParameterStore', action: 'list' });
+    }
+    return found;
+  }
+
+  private async describeNames(
+    filters: ParameterFilter[],
+    wanted: (name: string) => boolean,
+    onCall: OnCall,
+  ): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      const answers = pages((token) => {
+        onCall('DescribeParameters');
+        return this.api.describeParameters({
+          ...(filters.length > 0 ? { ParameterFilters: filters } : {}),
+          MaxResults: DESCRIBE_PAGE,
+          ...(token ? { NextToken: token } : {}),
+        });
+      }, 'AWS Parameter Store parameters');
+      for await (const answer of answers) {
+        for (const parameter of answer.Parameters ?? []) {
+          if (parameter.Name !== undefined && wanted(parameter.Name)) names.push(parameter.Name);
+        }
+      }
+    } catch (error) {
+      throw classify(error, { service: 'ParameterStore', action: 'list' });
+    }
+    return names;
   }
 
   validate(onCall: OnCall): Promise<void> {

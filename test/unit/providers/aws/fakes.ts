@@ -5,9 +5,12 @@ import type {
   AwsClientConfig,
   AwsKeys,
   ParameterEntry,
+  ParameterFilter,
   ParameterStoreApi,
+  SecretListEntry,
   SecretValueEntry,
   SecretsManagerApi,
+  SecretsManagerFilter,
   StsApi,
 } from '../../../../src/providers/aws/aws-api.ts';
 import type { ProviderContext, SecretReader } from '../../../../src/providers/provider.port.ts';
@@ -35,6 +38,24 @@ export function sdkError(
 interface StoredSecret {
   arn: string;
   versions: { id: string; stages: string[]; string?: string; binary?: Uint8Array }[];
+  tags: Record<string, string>;
+  deleted?: boolean;
+}
+
+/** A numeric NextToken over `items`, `size` a page, as moto pages. */
+function page<T>(items: T[], size: number, token: string | undefined): { items: T[]; NextToken?: string } {
+  const start = Number(token ?? 0);
+  const end = start + size;
+  return { items: items.slice(start, end), ...(end < items.length ? { NextToken: String(end) } : {}) };
+}
+
+/** AWS's prefix semantics of ListSecrets / BatchGetSecretValue filters, "!" negating. */
+function prefixMatch(values: string[], candidates: string[]): boolean {
+  return values.some((v) =>
+    v.startsWith('!')
+      ? candidates.every((c) => !c.startsWith(v.slice(1)))
+      : candidates.some((c) => c.startsWith(v)),
+  );
 }
 
 /** An in-memory Secrets Manager. */
@@ -42,9 +63,11 @@ export class FakeSecretsManager implements SecretsManagerApi {
   readonly secrets = new Map<string, StoredSecret>();
   readonly calls: { op: string; input: unknown }[] = [];
   /** Thrown by the next call of that operation. */
-  failNext: Partial<Record<'batch' | 'get' | 'rotate', unknown>> = {};
+  failNext: Partial<Record<'batch' | 'get' | 'rotate' | 'list', unknown>> = {};
   /** BatchGetSecretValue always fails with this (e.g. AccessDeniedException). */
   batchFailure: unknown;
+  /** BatchGetSecretValue with Filters always fails with this (moto's answer to a deleted match). */
+  filteredFailure: unknown;
   destroyed = false;
   private counter = 0;
 
@@ -53,6 +76,7 @@ export class FakeSecretsManager implements SecretsManagerApi {
     const secret = this.secrets.get(name) ?? {
       arn: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}-AbCdEf`,
       versions: [],
+      tags: {},
     };
     if (stages.includes('AWSCURRENT')) {
       for (const v of secret.versions) {
@@ -70,14 +94,39 @@ export class FakeSecretsManager implements SecretsManagerApi {
     return id;
   }
 
-  async batchGetSecretValue(input: { SecretIdList: string[]; NextToken?: string }) {
+  /** Sets the tags of a secret (replacing them). */
+  tag(name: string, tags: Record<string, string>): void {
+    this.secrets.get(name)!.tags = { ...tags };
+  }
+
+  /** Schedules a secret for deletion: listings leave it out, reads fail. */
+  markDeleted(name: string): void {
+    this.secrets.get(name)!.deleted = true;
+  }
+
+  async batchGetSecretValue(input: {
+    SecretIdList?: string[];
+    Filters?: SecretsManagerFilter[];
+    MaxResults?: number;
+    NextToken?: string;
+  }): ReturnType<SecretsManagerApi['batchGetSecretValue']> {
     this.calls.push({ op: 'BatchGetSecretValue', input });
     this.throwIf('batch');
     if (this.batchFailure) throw this.batchFailure;
-    if (input.SecretIdList.length > 20) throw sdkError('InvalidParameterException', { status: 400 });
+    if (input.Filters) {
+      if (input.SecretIdList) throw sdkError('InvalidParameterException', { status: 400 });
+      if ((input.MaxResults ?? 20) > 20) throw sdkError('InvalidParameterException', { status: 400 });
+      if (this.filteredFailure) throw this.filteredFailure;
+      const matching = this.matching(input.Filters).map(([name]) => this.find(name, 'AWSCURRENT')!);
+      const { items, NextToken } = page(matching, input.MaxResults ?? 20, input.NextToken);
+      return { SecretValues: items, Errors: [], ...(NextToken ? { NextToken } : {}) };
+    }
+    const ids = input.SecretIdList ?? [];
+    if (ids.length > 20 || input.MaxResults !== undefined)
+      throw sdkError('InvalidParameterException', { status: 400 });
     const SecretValues: SecretValueEntry[] = [];
     const Errors: { SecretId?: string; ErrorCode?: string; Message?: string }[] = [];
-    for (const id of input.SecretIdList) {
+    for (const id of ids) {
       const entry = this.find(id, 'AWSCURRENT');
       if (entry) SecretValues.push(entry);
       else
@@ -88,6 +137,19 @@ export class FakeSecretsManager implements SecretsManagerApi {
         });
     }
     return { SecretValues, Errors };
+  }
+
+  async listSecrets(input: { Filters?: SecretsManagerFilter[]; MaxResults?: number; NextToken?: string }) {
+    this.calls.push({ op: 'ListSecrets', input });
+    this.throwIf('list');
+    if ((input.MaxResults ?? 100) > 100) throw sdkError('InvalidParameterException', { status: 400 });
+    const listed: SecretListEntry[] = this.matching(input.Filters ?? []).map(([name, secret]) => ({
+      ARN: secret.arn,
+      Name: name,
+      Tags: Object.entries(secret.tags).map(([Key, Value]) => ({ Key, Value })),
+    }));
+    const { items, NextToken } = page(listed, input.MaxResults ?? 100, input.NextToken);
+    return { SecretList: items, ...(NextToken ? { NextToken } : {}) };
   }
 
   async getSecretValue(input: { SecretId: string; VersionId?: string; VersionStage?: string }) {
@@ -113,7 +175,25 @@ export class FakeSecretsManager implements SecretsManagerApi {
     return this.calls.map((c) => c.op);
   }
 
-  private throwIf(op: 'batch' | 'get' | 'rotate'): void {
+  /** Live secrets the filters select (every filter must match), in insertion order. */
+  private matching(filters: SecretsManagerFilter[]): [string, StoredSecret][] {
+    return [...this.secrets].filter(
+      ([name, secret]) =>
+        !secret.deleted &&
+        filters.every((f) =>
+          prefixMatch(
+            f.Values,
+            f.Key === 'name'
+              ? [name]
+              : f.Key === 'tag-key'
+                ? Object.keys(secret.tags)
+                : Object.values(secret.tags),
+          ),
+        ),
+    );
+  }
+
+  private throwIf(op: 'batch' | 'get' | 'rotate' | 'list'): void {
     const failure = this.failNext[op];
     if (failure) {
       delete this.failNext[op];
@@ -125,6 +205,7 @@ export class FakeSecretsManager implements SecretsManagerApi {
     for (const [name, secret] of this.secrets) {
       // By name, full ARN, or partial ARN (without the random suffix), as AWS does.
       if (id !== name && id !== secret.arn && id !== secret.arn.slice(0, -7)) continue;
+      if (secret.deleted) return undefined;
       const version = secret.versions.find((v) =>
         versionId ? v.id === versionId : v.stages.includes(stage),
       );
@@ -144,15 +225,79 @@ export class FakeSecretsManager implements SecretsManagerApi {
 /** An in-memory Parameter Store (versions numbered from 1, labels per version). */
 export class FakeParameterStore implements ParameterStoreApi {
   readonly parameters = new Map<string, { value: string; labels: string[] }[]>();
+  readonly tags = new Map<string, Record<string, string>>();
+  /** The names of every GetParameters call. */
   readonly calls: string[][] = [];
+  /** Every call of the listing operations, with its input. */
+  readonly listings: { op: string; input: unknown }[] = [];
   failNext: unknown;
   destroyed = false;
 
-  put(name: string, value: string, labels: string[] = []): number {
+  put(name: string, value: string, labels: string[] = [], tags?: Record<string, string>): number {
     const versions = this.parameters.get(name) ?? [];
     versions.push({ value, labels });
     this.parameters.set(name, versions);
+    if (tags) this.tags.set(name, { ...tags });
     return versions.length;
+  }
+
+  async getParametersByPath(input: {
+    Path: string;
+    Recursive: boolean;
+    WithDecryption: boolean;
+    MaxResults?: number;
+    NextToken?: string;
+  }) {
+    this.listings.push({ op: 'GetParametersByPath', input });
+    this.throwIf();
+    if ((input.MaxResults ?? 10) > 10) throw sdkError('ValidationException', { status: 400 });
+    if (!input.WithDecryption) throw new Error('the provider must ask for decryption');
+    const base = input.Path === '/' ? '/' : `${input.Path.replace(/\/+$/, '')}/`;
+    const under = [...this.parameters.keys()].filter(
+      (name) => name.startsWith(base) && (input.Recursive || !name.slice(base.length).includes('/')),
+    );
+    const { items, NextToken } = page(under, input.MaxResults ?? 10, input.NextToken);
+    return { Parameters: items.map((name) => this.entry(name)), ...(NextToken ? { NextToken } : {}) };
+  }
+
+  async describeParameters(input: {
+    ParameterFilters?: ParameterFilter[];
+    MaxResults?: number;
+    NextToken?: string;
+  }) {
+    this.listings.push({ op: 'DescribeParameters', input });
+    this.throwIf();
+    if ((input.MaxResults ?? 50) > 50) throw sdkError('ValidationException', { status: 400 });
+    const matching = [...this.parameters.keys()].filter((name) =>
+      (input.ParameterFilters ?? []).every((f) => {
+        if (f.Key === 'Path') return name.startsWith(`${f.Values[0]!.replace(/\/+$/, '')}/`);
+        if (f.Key.startsWith('tag:')) {
+          const value = this.tags.get(name)?.[f.Key.slice(4)];
+          return value !== undefined && f.Values.includes(value);
+        }
+        throw sdkError('InvalidFilterKey', { status: 400 });
+      }),
+    );
+    const { items, NextToken } = page(matching, input.MaxResults ?? 50, input.NextToken);
+    return { Parameters: items.map((Name) => ({ Name })), ...(NextToken ? { NextToken } : {}) };
+  }
+
+  private entry(name: string): ParameterEntry {
+    const versions = this.parameters.get(name)!;
+    return {
+      Name: name,
+      ARN: `arn:aws:ssm:us-east-1:123456789012:parameter${name.startsWith('/') ? '' : '/'}${name}`,
+      Value: versions[versions.length - 1]!.value,
+      Version: versions.length,
+    };
+  }
+
+  private throwIf(): void {
+    if (this.failNext) {
+      const failure = this.failNext;
+      this.failNext = undefined;
+      throw failure;
+    }
   }
 
   async getParameters(input: { Names: string[]; WithDecryption: boolean }) {
