@@ -55,14 +55,19 @@ export function auditLogOn(
   transport: winston.transport,
   replica: string,
 ): AuditSink & { close(): Promise<void> } {
+  // The audit schema is ours: time first, no log level, the message as given.
+  const shape = winston.format((info) => {
+    const { level: _level, ...rest } = info;
+    return { time: new Date().toISOString(), ...rest } as unknown as winston.Logform.TransformableInfo;
+  });
   const logger = winston.createLogger({
     level: 'info',
-    format: winston.format.combine(winston.format.timestamp({ alias: 'time' }), winston.format.json()),
+    format: winston.format.combine(shape(), winston.format.json()),
     defaultMeta: { audit: 'mlsecrets', replica },
     transports: [transport],
   });
   return {
-    record: (entry) => logger.info(entry.action, entry),
+    record: (entry) => logger.log({ level: 'info', ...entry, message: entry.message ?? '' }),
     close: () =>
       new Promise<void>((resolve) => {
         logger.on('finish', () => resolve());
