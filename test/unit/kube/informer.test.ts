@@ -1,0 +1,137 @@
+// The informer never dies silently: failed or closed watches restart, 410 Gone lists again,
+// and a silent watch is torn down by the watchdog.
+import { systemClock } from '../../../src/controller/clock.ts';
+import type { KubeHttp } from '../../../src/kube/http.ts';
+import { Informer, type KubeObject } from '../../../src/kube/informer.ts';
+import { silentLogger } from '../../../src/observability/logger.ts';
+
+type WatchScript = (
+  emit: (event: { type: string; object: Record<string, unknown> }) => void,
+  signal: AbortSignal,
+) => Promise<void>;
+
+/** A fake API: lists from `items`, and each watch runs the next script (then hangs until aborted). */
+class FakeHttp {
+  items: KubeObject[] = [];
+  listVersion = 1;
+  lists = 0;
+  watches: { resourceVersion?: string }[] = [];
+  scripts: WatchScript[] = [];
+
+  async request<T>(): Promise<T> {
+    this.lists++;
+    return {
+      metadata: { resourceVersion: String(this.listVersion) },
+      items: structuredClone(this.items),
+    } as T;
+  }
+
+  async watch(
+    _path: string,
+    query: Record<string, unknown>,
+    onEvent: Parameters<KubeHttp['watch']>[2],
+    signal: AbortSignal,
+  ) {
+    this.watches.push({ resourceVersion: query.resourceVersion as string | undefined });
+    const script = this.scripts.shift();
+    if (script) return script(onEvent as never, signal);
+    await hang(signal);
+  }
+}
+
+/** Like a real watch connection: open until aborted, then it fails with the abort's reason. */
+function hang(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((_resolve, reject) =>
+    signal.addEventListener('abort', () => reject(signal.reason ?? new Error('aborted'))),
+  );
+}
+
+const object = (name: string, rv: string): KubeObject => ({
+  metadata: { name, namespace: 'ns', resourceVersion: rv },
+});
+
+function informer(http: FakeHttp, silenceLimitMs = 60_000) {
+  return new Informer<KubeObject>({
+    name: 'test',
+    http: http as unknown as KubeHttp,
+    path: '/x',
+    clock: systemClock,
+    logger: silentLogger(),
+    silenceLimitMs,
+  });
+}
+
+async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('lists, then watches from the list resourceVersion, applying events to the cache', async () => {
+  const http = new FakeHttp();
+  http.items = [object('a', '5')];
+  http.listVersion = 7;
+  http.scripts.push(async (emit, signal) => {
+    emit({ type: 'ADDED', object: object('b', '8') as never });
+    emit({ type: 'DELETED', object: object('a', '9') as never });
+    await hang(signal);
+  });
+  const inf = informer(http);
+  const seen: string[] = [];
+  inf.on('add', (o) => seen.push(`add ${o.metadata.name}`));
+  inf.on('delete', (o) => seen.push(`delete ${o.metadata.name}`));
+  await inf.start();
+  await until(() => seen.length === 3);
+  expect(seen).toEqual(['add a', 'add b', 'delete a']);
+  expect(http.watches[0]?.resourceVersion).toBe('7');
+  expect(inf.list().map((o) => o.metadata.name)).toEqual(['b']);
+  await inf.stop();
+});
+
+test('a failed watch restarts from the last resourceVersion, counted as a restart', async () => {
+  const http = new FakeHttp();
+  http.scripts.push(async (emit) => {
+    emit({ type: 'ADDED', object: object('a', '3') as never });
+    throw new Error('connection reset');
+  });
+  const inf = informer(http);
+  await inf.start();
+  await until(() => http.watches.length >= 2);
+  expect(http.watches[1]?.resourceVersion).toBe('3');
+  expect(inf.status()).toMatchObject({ restarts: 1, lastError: 'connection reset', running: true });
+  await inf.stop();
+});
+
+test('410 Gone lists again and carries on', async () => {
+  const http = new FakeHttp();
+  http.scripts.push(async (emit) =>
+    emit({ type: 'ERROR', object: { code: 410, reason: 'Expired', message: 'too old' } }),
+  );
+  const inf = informer(http);
+  await inf.start();
+  await until(() => http.lists >= 2 && http.watches.length >= 2);
+  expect(inf.status().restarts).toBe(0);
+  await inf.stop();
+});
+
+test('a silent watch is torn down by the watchdog and restarted', async () => {
+  const http = new FakeHttp();
+  const inf = informer(http, 50); // bookmarks would come; none do
+  await inf.start();
+  await until(() => http.watches.length >= 2, 3_000);
+  expect(inf.status().lastError).toMatch(/no watch activity/);
+  await inf.stop();
+  expect(inf.status().running).toBe(false);
+});
+
+test('stop() ends a watch at once and the informer reports not running', async () => {
+  const http = new FakeHttp();
+  const inf = informer(http);
+  await inf.start();
+  const started = Date.now();
+  await inf.stop();
+  expect(Date.now() - started).toBeLessThan(1_000);
+  expect(inf.status().running).toBe(false);
+});
