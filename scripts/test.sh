@@ -30,10 +30,12 @@ t=$(date +%s)
 bash scripts/build-control-plane.sh >/dev/null
 echo "control plane binaries ready in $(elapsed "$t")"
 
-step "store emulators, helm and promtool (installed once, cached outside git)"
+step "store emulators, helm, promtool, hadolint and lua (installed once, cached outside git)"
 t=$(date +%s)
 bash scripts/install-emulators.sh >/dev/null
 bash scripts/install-promtool.sh >/dev/null
+bash scripts/install-hadolint.sh >/dev/null
+bash scripts/install-lua.sh >/dev/null
 echo "emulators ready in $(elapsed "$t")"
 
 step "type check, and generated CRDs and types up to date"

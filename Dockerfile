@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# The mlsecrets operator image (DESIGN.md §6: Node.js 24, the version package.json pins).
+#   docker build -t mlsecrets:dev .
+# Runs as uid/gid 65532 (non-root), writes nothing at runtime (fits readOnlyRootFilesystem),
+# and has no HEALTHCHECK: the Deployment's liveness/readiness probes hit /healthz and /readyz.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# ---- build: every dependency (dev included) from the lock file, then tsc -> dist/ ----
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+# The lock file alone decides what is installed; the overrides block lives in package.json.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- deps: production dependencies only ----
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No install scripts: of the production dependencies only protobufjs has one (a version
+# check). The packages allowScripts lets run (node, @swc/core) are devDependencies.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+  && npm cache clean --force
+
+# ---- runtime ----
+FROM ${NODE_IMAGE} AS runtime
+# uid 65532 has no passwd entry: an explicit HOME keeps os.homedir() (the AWS SDK looks for
+# ~/.aws there, and finds nothing) from failing.
+ENV NODE_ENV=production \
+  HOME=/nonexistent
+WORKDIR /app
+# Everything stays owned by root and is only readable by the operator's user.
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY package.json ./
+USER 65532:65532
+# 8080 metrics, 8081 health probes, 9443 pod webhook.
+EXPOSE 8080 8081 9443
+CMD ["node", "dist/main.js"]
