@@ -101,3 +101,8 @@ export function issueCertificate(ca: KeyPair, request: LeafRequest): KeyPair {
 export function certificateNotAfter(certPem: string): Date {
   return forge.pki.certificateFromPem(certPem).validity.notAfter;
 }
+
+/** When the first certificate in `certPem` starts being valid. */
+export function certificateNotBefore(certPem: string): Date {
+  return forge.pki.certificateFromPem(certPem).validity.notBefore;
+}

@@ -5,6 +5,7 @@ import type { Clock } from '../controller/clock.ts';
 import { isConflict, isNotFound, type KubeHttp } from '../kube/http.ts';
 import {
   certificateNotAfter,
+  certificateNotBefore,
   createCertificateAuthority,
   issueCertificate,
   type KeyPair,
@@ -83,8 +84,12 @@ export class WebhookCertificates {
   /** The material to store: `stored` itself when nothing is due. */
   private renewed(stored: StoredTls | undefined): StoredTls | undefined {
     const now = this.options.clock.now();
+    // Due when missing, when a third of its life is left, or when not valid yet by this
+    // replica's clock (written by a replica whose clock runs ahead): clients would refuse it.
     const due = (pem: string | undefined, validity: number) =>
-      !pem || certificateNotAfter(pem).getTime() - now < validity / 3;
+      !pem ||
+      certificateNotAfter(pem).getTime() - now < validity / 3 ||
+      certificateNotBefore(pem).getTime() > now + 5 * 60_000;
     let ca: KeyPair | undefined = stored
       ? { certPem: stored['ca.crt'], keyPem: stored['ca.key'] }
       : undefined;
