@@ -415,19 +415,20 @@ async function main(): Promise<void> {
   kc.loadFromFile(kubeconfig);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const waitMs = ci ? timeoutSeconds * 1000 : 180_000;
-  const ready = await step('wait until every SecretBinding is Ready', async () => {
+  const ready = await step('wait until every store and SecretBinding is Ready', async () => {
     const deadline = Date.now() + waitMs;
     let last = '';
     let exited = false;
     void operator.exited.then(() => (exited = true));
     while (Date.now() < deadline) {
       if (exited) throw new Error(`the operator exited; see ${operator.logFile}`);
-      const bindings = await listBindings(custom);
-      const readyCount = bindings.filter(isReady).length;
-      const line = `    ${readyCount}/${bindings.length} Ready`;
+      // Stores too: a binding can be Ready before its store's own check has reported.
+      const objects = [...(await listBindings(custom)), ...(await listStores(custom)).map((s) => s.item)];
+      const readyCount = objects.filter(isReady).length;
+      const line = `    ${readyCount}/${objects.length} Ready`;
       if (line !== last) console.log(dim(line));
       last = line;
-      if (bindings.length > 0 && readyCount === bindings.length) return true;
+      if (objects.length > 0 && readyCount === objects.length) return true;
       await new Promise((r) => setTimeout(r, 250));
     }
     return false;

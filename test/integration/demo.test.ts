@@ -72,7 +72,7 @@ test('npm run demo -- --ci: every binding Ready, key names shown, no value print
   const out = run.output;
   // A line per step, with timings.
   expect(out).toMatch(/✓ local control plane .*\(\d+\.\d+s\)/);
-  expect(out).toMatch(/✓ wait until every SecretBinding is Ready \(\d+\.\d+s\)/);
+  expect(out).toMatch(/✓ wait until every store and SecretBinding is Ready \(\d+\.\d+s\)/);
   // The summary: stores and bindings Ready, the Secrets' keys, Events, status fields.
   expect(out).toMatch(/ClusterSecretStore aws-ml {2}Ready=True \(Valid\)/);
   expect(out).toMatch(/SecretBinding ml-team\/finetune-aws {2}Ready=True \(Synced\)/);
