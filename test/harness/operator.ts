@@ -108,7 +108,7 @@ export async function startTestOperator(options: {
 }
 
 /** A cross-process lock (an atomic mkdir in the run's directory), held while a file's webhook is registered. */
-async function acquireWebhookLock(): Promise<() => void> {
+export async function acquireWebhookLock(): Promise<() => void> {
   const lock = path.join(testEnv('workDir'), 'webhook.lock');
   const deadline = Date.now() + 300_000;
   for (;;) {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
 import { createTestNamespace, eventually, kubectl, testKubeConfig } from '../harness/kube.ts';
-import { startTestOperator, type TestOperator } from '../harness/operator.ts';
+import { acquireWebhookLock, startTestOperator, type TestOperator } from '../harness/operator.ts';
 import {
   clients,
   createBinding,
@@ -97,21 +97,11 @@ function canI(...args: string[]): string {
  * created under the same lock and deleted before it is released.
  */
 async function withWebhookLock<T>(fn: () => Promise<T> | T): Promise<T> {
-  const lock = path.join(testEnv('workDir'), 'webhook.lock');
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error('timed out waiting for the webhook lock');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const release = await acquireWebhookLock();
   try {
     return await fn();
   } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
+    release();
   }
 }
 
