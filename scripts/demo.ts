@@ -423,7 +423,14 @@ async function main(): Promise<void> {
     while (Date.now() < deadline) {
       if (exited) throw new Error(`the operator exited; see ${operator.logFile}`);
       // Stores too: a binding can be Ready before its store's own check has reported.
-      const objects = [...(await listBindings(custom)), ...(await listStores(custom)).map((s) => s.item)];
+      let objects: Resource[];
+      try {
+        objects = [...(await listBindings(custom)), ...(await listStores(custom)).map((s) => s.item)];
+      } catch {
+        // A just-registered CRD can answer 429 or 503 for a moment: ask again.
+        await new Promise((r) => setTimeout(r, 250));
+        continue;
+      }
       const readyCount = objects.filter(isReady).length;
       const line = `    ${readyCount}/${objects.length} Ready`;
       if (line !== last) console.log(dim(line));
