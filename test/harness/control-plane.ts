@@ -23,6 +23,10 @@ export interface ControlPlane {
   readonly processes: ManagedProcess[];
   /** Stops kube-controller-manager, kube-apiserver and etcd, in that order. */
   stop(): Promise<void>;
+  /** Kills kube-apiserver with SIGKILL (fault tests); etcd keeps the data. */
+  killApiServer(): Promise<void>;
+  /** Starts kube-apiserver again on the same port and etcd. */
+  startApiServer(): Promise<void>;
 }
 
 export interface ControlPlaneOptions {
@@ -108,45 +112,42 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const kubeconfigPath = path.join(dir, 'kubeconfig');
     fs.writeFileSync(kubeconfigPath, kubeconfigFor(apiServerUrl, pki.ca.certPem, pki.admin), { mode: 0o600 });
 
-    await timed(
-      'kube-apiserver',
-      async () => {
-        const p = startProcess({
-          name: 'kube-apiserver',
-          command: path.join(binDir, 'kube-apiserver'),
-          args: [
-            `--etcd-servers=${etcdUrl}`,
-            `--cert-dir=${certDir}`,
-            `--secure-port=${apiPort}`,
-            '--bind-address=127.0.0.1',
-            '--advertise-address=127.0.0.1',
-            '--service-cluster-ip-range=10.0.0.0/24',
-            '--allow-privileged=true',
-            '--authorization-mode=RBAC',
-            `--client-ca-file=${pki.files.caCert}`,
-            `--tls-cert-file=${pki.files.servingCert}`,
-            `--tls-private-key-file=${pki.files.servingKey}`,
-            `--service-account-key-file=${pki.files.saPublic}`,
-            `--service-account-signing-key-file=${pki.files.saPrivate}`,
-            `--service-account-issuer=${apiServerUrl}`,
-            // As envtest: no kubelet ever mounts tokens here, and a pod created right after its
-            // namespace must not wait for the service-account controller.
-            '--disable-admission-plugins=ServiceAccount',
-            '--enable-priority-and-fairness=false',
-            '--endpoint-reconciler-type=none',
-            '--v=1',
-          ],
-          logDir,
-          dieWithParent,
-        });
-        await waitUntil('kube-apiserver /readyz', () => httpsOk(`${apiServerUrl}/readyz`, pki), {
-          timeoutMs: 60_000,
-          process: p,
-        });
-        return p;
-      },
-      `on ${apiServerUrl}`,
-    );
+    const startApiServer = async () => {
+      const p = startProcess({
+        name: 'kube-apiserver',
+        command: path.join(binDir, 'kube-apiserver'),
+        args: [
+          `--etcd-servers=${etcdUrl}`,
+          `--cert-dir=${certDir}`,
+          `--secure-port=${apiPort}`,
+          '--bind-address=127.0.0.1',
+          '--advertise-address=127.0.0.1',
+          '--service-cluster-ip-range=10.0.0.0/24',
+          '--allow-privileged=true',
+          '--authorization-mode=RBAC',
+          `--client-ca-file=${pki.files.caCert}`,
+          `--tls-cert-file=${pki.files.servingCert}`,
+          `--tls-private-key-file=${pki.files.servingKey}`,
+          `--service-account-key-file=${pki.files.saPublic}`,
+          `--service-account-signing-key-file=${pki.files.saPrivate}`,
+          `--service-account-issuer=${apiServerUrl}`,
+          // As envtest: no kubelet ever mounts tokens here, and a pod created right after its
+          // namespace must not wait for the service-account controller.
+          '--disable-admission-plugins=ServiceAccount',
+          '--enable-priority-and-fairness=false',
+          '--endpoint-reconciler-type=none',
+          '--v=1',
+        ],
+        logDir,
+        dieWithParent,
+      });
+      await waitUntil('kube-apiserver /readyz', () => httpsOk(`${apiServerUrl}/readyz`, pki), {
+        timeoutMs: 60_000,
+        process: p,
+      });
+      return p;
+    };
+    await timed('kube-apiserver', startApiServer, `on ${apiServerUrl}`);
 
     await timed(
       'kube-controller-manager',
@@ -192,6 +193,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       etcdUrl,
       processes,
       stop: () => stopAll(processes, log),
+      async killApiServer() {
+        const index = processes.findIndex((p) => p.name === 'kube-apiserver');
+        await processes[index]!.stop(0); // SIGKILL at once: a crash, not a shutdown
+        log(`[harness] kube-apiserver killed pid=${processes[index]!.pid}`);
+      },
+      async startApiServer() {
+        const index = processes.findIndex((p) => p.name === 'kube-apiserver');
+        const begin = Date.now();
+        processes[index] = await startApiServer();
+        log(
+          `[harness] kube-apiserver restarted pid=${processes[index]!.pid} in ${((Date.now() - begin) / 1000).toFixed(1)}s`,
+        );
+      },
     };
   } catch (error) {
     await stopAll(processes, log);

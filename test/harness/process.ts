@@ -9,7 +9,7 @@ export interface ManagedProcess {
   readonly logFile: string;
   /** Resolves once the process has exited. */
   readonly exited: Promise<number | null>;
-  /** SIGTERM, then SIGKILL after `graceMs`. Resolves when the process is gone. */
+  /** SIGTERM, then SIGKILL after `graceMs` (0: SIGKILL at once). Resolves when the process is gone. */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -58,7 +58,8 @@ export function startProcess(options: StartOptions): ManagedProcess {
     exited,
     async stop(graceMs = 10_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
+      // No grace: SIGKILL, as a crash would end it.
+      child.kill(graceMs === 0 ? 'SIGKILL' : 'SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exited;
       clearTimeout(timer);
