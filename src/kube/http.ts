@@ -74,11 +74,23 @@ export class KubeHttp {
   ): Promise<void> {
     const response = await this.send('GET', path, { query: { ...query, watch: true }, signal });
     if (!response.ok || !response.body) throw apiError(response.status, await response.text());
-    const lines = createInterface({ input: Readable.fromWeb(response.body as never), crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (line.trim() === '') continue;
-      onEvent(JSON.parse(line) as { type: string; object: Record<string, unknown> });
+    const body = Readable.fromWeb(response.body as never);
+    // When the caller aborts (or stops reading after an ERROR event) the body stream errors;
+    // with no listener that error would be thrown as an uncaught exception and end the process.
+    let streamError: unknown;
+    body.on('error', (error) => (streamError ??= error));
+    const lines = createInterface({ input: body, crlfDelay: Infinity });
+    try {
+      for await (const line of lines) {
+        if (line.trim() === '') continue;
+        onEvent(JSON.parse(line) as { type: string; object: Record<string, unknown> });
+      }
+    } finally {
+      lines.close();
+      body.destroy();
     }
+    // A stream that ended in an error (a reset connection) is a failed watch, not a clean close.
+    if (streamError && !signal.aborted) throw streamError;
   }
 
   private async send(method: keyof typeof HttpMethod, path: string, options: RequestOptions) {
