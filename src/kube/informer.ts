@@ -234,6 +234,9 @@ export class Informer<T extends KubeObject> {
         status.message ?? 'watch error',
       );
     }
+    // A watch that delivers is healthy again: the next failure resumes from the last version
+    // instead of listing everything (which repeated failures fall back to).
+    this.failures = 0;
     const object = event.object as unknown as T;
     if (object.metadata?.resourceVersion) this.resourceVersion = object.metadata.resourceVersion;
     if (event.type === 'BOOKMARK') return;
