@@ -1,0 +1,130 @@
+// Kubernetes helpers for the benchmark: plain JSON requests (KubeHttp), a bounded pool,
+// the objects it creates, and readiness checks.
+import type { KubeHttp } from '../src/kube/http.ts';
+
+export const group = 'mlsecrets.io';
+export const version = 'v1alpha1';
+
+/** Runs `task(i)` for i in [0, count) with at most `limit` in flight. */
+export async function pool(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
+}
+
+/** Name of remote secret `k`. */
+export const remoteKey = (k: number): string => `bench/secret-${k}`;
+/** Value remote secret `k` holds (its generation `g` after rotations). */
+export const remoteValue = (k: number, g = 0): string => `value-${k}-${g}`;
+
+/** Where binding `i` lives. */
+export function placement(i: number, namespaces: string[]): { namespace: string; name: string } {
+  return { namespace: namespaces[i % namespaces.length]!, name: `b-${i}` };
+}
+
+/** The SecretBinding object for binding `i`. */
+export function bindingBody(i: number, namespaces: string[], k: number, store: string, refresh: string) {
+  const { namespace, name } = placement(i, namespaces);
+  return {
+    apiVersion: `${group}/${version}`,
+    kind: 'SecretBinding',
+    metadata: { name, namespace },
+    spec: {
+      storeRef: { kind: 'ClusterSecretStore', name: store },
+      data: [{ secretKey: 'V', remoteRef: { key: remoteKey(i % k) } }],
+      lifetime: { ttl: '24h', refreshInterval: refresh },
+    },
+  };
+}
+
+/** POSTs binding `i`. */
+export async function createBinding(
+  http: KubeHttp,
+  i: number,
+  namespaces: string[],
+  k: number,
+  store: string,
+  refresh: string,
+): Promise<void> {
+  const body = bindingBody(i, namespaces, k, store, refresh);
+  await http.request(
+    'POST',
+    `/apis/${group}/${version}/namespaces/${body.metadata.namespace}/secretbindings`,
+    {
+      body,
+    },
+  );
+}
+
+interface Condition {
+  type: string;
+  status: string;
+}
+interface BindingItem {
+  metadata: { name: string; generation?: number };
+  status?: { observedGeneration?: number; conditions?: Condition[] };
+}
+
+/** Whether a binding reports Ready=True for its current generation. */
+export function isReady(b: BindingItem): boolean {
+  const ready = b.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  return ready && (b.status?.observedGeneration ?? 0) >= (b.metadata.generation ?? 1);
+}
+
+/** Lists every item of a (namespaced) collection, paging 2,000 at a time. */
+export async function listAll<T>(http: KubeHttp, path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cont: string | undefined;
+  do {
+    const page = await http.request<{ items: T[]; metadata: { continue?: string } }>('GET', path, {
+      query: { limit: 2000, continue: cont },
+    });
+    items.push(...page.items);
+    cont = page.metadata.continue || undefined;
+  } while (cont);
+  return items;
+}
+
+/** Names of Ready bindings in `namespaces`. */
+export async function readyBindings(http: KubeHttp, namespaces: string[]): Promise<Set<string>> {
+  const ready = new Set<string>();
+  for (const ns of namespaces) {
+    const items = await listAll<BindingItem>(
+      http,
+      `/apis/${group}/${version}/namespaces/${ns}/secretbindings`,
+    );
+    for (const b of items) if (isReady(b)) ready.add(`${ns}/${b.metadata.name}`);
+  }
+  return ready;
+}
+
+/**
+ * Counts bindings in [0, n) whose Secret holds the expected value; `generation(k)` gives
+ * the generation of remote secret k.
+ */
+export async function correctSecrets(
+  http: KubeHttp,
+  n: number,
+  k: number,
+  namespaces: string[],
+  generation: (k: number) => number = () => 0,
+): Promise<number> {
+  const values = new Map<string, string | undefined>();
+  for (const ns of namespaces) {
+    const items = await listAll<{ metadata: { name: string }; data?: Record<string, string> }>(
+      http,
+      `/api/v1/namespaces/${ns}/secrets`,
+    );
+    for (const s of items) values.set(`${ns}/${s.metadata.name}`, s.data?.V);
+  }
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    const { namespace, name } = placement(i, namespaces);
+    const got = values.get(`${namespace}/${name}`);
+    const want = Buffer.from(remoteValue(i % k, generation(i % k))).toString('base64');
+    if (got === want) correct++;
+  }
+  return correct;
+}

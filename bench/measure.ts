@@ -1,0 +1,161 @@
+// Measurement helpers for the benchmark: process figures from /proc, Prometheus text
+// scraping (operator and kube-apiserver), and moto's request log.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+
+/** Peak resident set (VmHWM) in MiB and CPU seconds (user + system) of one process. */
+export interface ProcFigures {
+  peakRssMiB: number;
+  rssMiB: number;
+  cpuSeconds: number;
+}
+
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** Reads VmHWM, VmRSS and utime + stime of `pid` from /proc. */
+export function readProc(pid: number): ProcFigures {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return {
+    peakRssMiB: kib('VmHWM') / 1024,
+    rssMiB: kib('VmRSS') / 1024,
+    cpuSeconds: (utime + stime) / clockTicks,
+  };
+}
+
+/** One sample of a Prometheus text exposition: name, labels and value. */
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text format (enough of it for counters and gauges). */
+export function parseProm(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!match) continue;
+    const labels: Record<string, string> = {};
+    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]!] = pair[2]!;
+    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return samples;
+}
+
+/** Sums `name` grouped by the value of `label` (or under 'total' when no label). */
+export function sumBy(
+  samples: Sample[],
+  name: string,
+  key: (labels: Record<string, string>) => string | undefined,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    const k = key(s.labels);
+    if (k === undefined) continue;
+    out[k] = (out[k] ?? 0) + s.value;
+  }
+  return out;
+}
+
+/** Per-key difference `after - before`, dropping zeros. */
+export function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+/** Sum of all values. */
+export function total(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+/** The operator's provider calls by operation, from its /metrics. */
+export async function operatorProviderCalls(metricsUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(metricsUrl)).text();
+  return sumBy(parseProm(text), 'mlsecrets_provider_calls_total', (l) => l.operation ?? 'unknown');
+}
+
+const writeVerbs = new Set(['PATCH', 'POST', 'PUT', 'DELETE', 'APPLY']);
+
+/**
+ * Kubernetes writes by `verb resource[/subresource]`, from kube-apiserver's
+ * `apiserver_request_total` (read through `kubectl get --raw /metrics`).
+ */
+export function apiserverWrites(kubeconfig: string): Record<string, number> {
+  const text = execFileSync('kubectl', ['--kubeconfig', kubeconfig, 'get', '--raw', '/metrics'], {
+    encoding: 'utf8',
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  return sumBy(parseProm(text), 'apiserver_request_total', (l) => {
+    if (!writeVerbs.has(l.verb ?? '')) return undefined;
+    return `${l.verb} ${l.resource ?? ''}${l.subresource ? `/${l.subresource}` : ''}`;
+  });
+}
+
+/**
+ * Writes attributable to the operator: writes to Secrets, SecretBindings and Events, minus
+ * the benchmark's own binding creates (`POST secretbindings`), which it passes in.
+ */
+export function operatorWrites(writes: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(writes)) {
+    const resource = k.split(' ')[1] ?? '';
+    if (k === 'POST secretbindings') continue;
+    if (/^(secrets|secretbindings|events)(\/|$)/.test(resource)) out[k] = v;
+  }
+  return out;
+}
+
+/** Provider requests moto has logged so far (werkzeug lines `"POST / HTTP/1.1"`). */
+export function motoRequests(logFile: string): number {
+  const text = fs.readFileSync(logFile, 'utf8');
+  let count = 0;
+  for (const match of text.matchAll(/"POST \/ HTTP\/1\.1"/g)) if (match) count++;
+  return count;
+}
+
+/** Samples a process's figures every `intervalMs` and keeps the peak RSS seen. */
+export class ProcSampler {
+  private timer: NodeJS.Timeout | undefined;
+  peakRssMiB = 0;
+
+  private readonly pid: number;
+
+  constructor(pid: number) {
+    this.pid = pid;
+  }
+
+  start(intervalMs = 200): void {
+    this.timer = setInterval(() => {
+      try {
+        this.peakRssMiB = Math.max(this.peakRssMiB, readProc(this.pid).rssMiB);
+      } catch {
+        // The process is gone.
+      }
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** Percentile `p` (0..100) of `values`, nearest rank. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}

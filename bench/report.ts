@@ -1,0 +1,151 @@
+// Output of the benchmark: a progress bar, the table of figures, the JSON result and an
+// SVG plot of time-to-ready against N (operator and floor) over every stored result.
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** Everything one run measured (absent figures were not measured in that run). */
+export interface BenchResult {
+  date: string;
+  machine: { nproc: number; memoryMiB: number; node: string; cpu: string };
+  n: number;
+  k: number;
+  namespaces: number;
+  workers: number;
+  createConcurrency: number;
+  refreshInterval: string;
+  readySeconds: number;
+  secretsCorrect: number;
+  floor: { seconds: number; creates: number; applies: number; statusPatches: number };
+  floorRatio: number;
+  providerCalls: { operator: Record<string, number>; operatorTotal: number; moto: number };
+  operator: { peakRssMiB: number; cpuSeconds: number };
+  kubeWrites: { byKind: Record<string, number>; total: number };
+  steadyRefresh?: {
+    providerCalls: Record<string, number>;
+    providerCallsTotal: number;
+    moto: number;
+    writes: Record<string, number>;
+    writesTotal: number;
+    cpuSeconds: number;
+    seconds: number;
+  };
+  rotation?: { bindings: number; secondsAfterUpdate: number; secondsAfterRefreshFired: number | null };
+  firstSync?: { count: number; p50: number; p99: number; max: number };
+  peakRssMiB: number;
+  notes: string[];
+}
+
+/** Redraws a one-line progress bar on stderr. */
+export function progress(label: string, done: number, of: number): void {
+  const width = 30;
+  const filled = of > 0 ? Math.round((done / of) * width) : width;
+  process.stderr.write(
+    `\r${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${of}  `,
+  );
+  if (done >= of) process.stderr.write('\n');
+}
+
+const fmt = (v: number | null | undefined, digits = 2): string =>
+  v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits);
+
+/** The table of figures, with the goal each is held to. */
+export function table(r: BenchResult): string {
+  const rows: [string, string, string][] = [
+    ['N / K / namespaces', `${r.n} / ${r.k} / ${r.namespaces}`, ''],
+    ['all Ready (s)', fmt(r.readySeconds), ''],
+    ['write floor (s)', fmt(r.floor.seconds), ''],
+    ['ratio to floor', fmt(r.floorRatio), '≤ 1.25'],
+    ['Secrets correct', `${r.secretsCorrect}/${r.n}`, `${r.n}`],
+    [
+      'provider calls (operator)',
+      `${r.providerCalls.operatorTotal} ${JSON.stringify(r.providerCalls.operator)}`,
+      '',
+    ],
+    ['provider calls (moto log)', `${r.providerCalls.moto}`, 'agree'],
+    ['kube writes (operator)', `${r.kubeWrites.total} ${JSON.stringify(r.kubeWrites.byKind)}`, ''],
+    ['peak RSS (MiB)', fmt(r.peakRssMiB, 1), '≤ 200 MB'],
+    ['CPU seconds (initial sync)', fmt(r.operator.cpuSeconds), ''],
+  ];
+  if (r.steadyRefresh) {
+    const s = r.steadyRefresh;
+    rows.push(
+      ['steady refresh: provider calls', `${s.providerCallsTotal} (moto ${s.moto})`, '≤ 50 per 1,000 remote'],
+      ['steady refresh: kube writes', `${s.writesTotal} ${JSON.stringify(s.writes)}`, '0'],
+      ['steady refresh: CPU s', fmt(s.cpuSeconds), ''],
+    );
+  }
+  if (r.rotation) {
+    rows.push([
+      `rotation (${r.rotation.bindings} bindings)`,
+      `${fmt(r.rotation.secondsAfterRefreshFired)} s after refresh fired (${fmt(r.rotation.secondsAfterUpdate)} s after update)`,
+      '≤ 2 s',
+    ]);
+  }
+  if (r.firstSync) {
+    rows.push([
+      `first sync during refresh (${r.firstSync.count})`,
+      `p50 ${fmt(r.firstSync.p50)} s, p99 ${fmt(r.firstSync.p99)} s, max ${fmt(r.firstSync.max)} s`,
+      '≤ 1 s p99',
+    ]);
+  }
+  const w0 = Math.max(...rows.map((row) => row[0].length));
+  return rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b}${c ? `   (goal ${c})` : ''}`).join('\n');
+}
+
+/** Writes `<dir>/<date>-<n>.json`; returns its path. */
+export function writeResult(dir: string, r: BenchResult): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${r.date.slice(0, 10)}-${r.n}.json`);
+  fs.writeFileSync(file, JSON.stringify(r, null, 2) + '\n');
+  return file;
+}
+
+/**
+ * Writes `<dir>/time-to-ready.svg`: time-to-ready against N (log scale) for the operator and
+ * the floor, from the newest result per N in `dir`. Returns its path.
+ */
+export function writePlot(dir: string): string {
+  const byN = new Map<number, BenchResult>();
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((x) => x.endsWith('.json'))
+    .sort()) {
+    const r = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as BenchResult;
+    byN.set(r.n, r);
+  }
+  const points = [...byN.values()].sort((a, b) => a.n - b.n);
+  const W = 640;
+  const H = 400;
+  const m = 60;
+  const ns = points.map((p) => Math.log10(p.n));
+  const xMin = Math.min(...ns, 2) - 0.2;
+  const xMax = Math.max(...ns, 4) + 0.2;
+  const yMax = Math.max(1, ...points.flatMap((p) => [p.readySeconds, p.floor.seconds])) * 1.1;
+  const x = (n: number): number => m + ((Math.log10(n) - xMin) / (xMax - xMin)) * (W - 2 * m);
+  const y = (s: number): number => H - m - (s / yMax) * (H - 2 * m);
+  const line = (get: (p: BenchResult) => number, color: string): string =>
+    `<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.map((p) => `${x(p.n)},${y(get(p))}`).join(' ')}"/>` +
+    points.map((p) => `<circle cx="${x(p.n)}" cy="${y(get(p))}" r="4" fill="${color}"/>`).join('');
+  const ticks = [100, 1000, 10000]
+    .map((n) => `<text x="${x(n)}" y="${H - m + 20}" text-anchor="middle">${n}</text>`)
+    .join('');
+  const yTicks = [0, 0.25, 0.5, 0.75, 1]
+    .map((f) => `<text x="${m - 8}" y="${y(f * yMax) + 4}" text-anchor="end">${(f * yMax).toFixed(1)}</text>`)
+    .join('');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="${W / 2}" y="24" text-anchor="middle" font-size="15">mlsecrets: time until all bindings Ready</text>
+<line x1="${m}" y1="${H - m}" x2="${W - m}" y2="${H - m}" stroke="black"/>
+<line x1="${m}" y1="${m}" x2="${m}" y2="${H - m}" stroke="black"/>
+${ticks}${yTicks}
+<text x="${W / 2}" y="${H - 15}" text-anchor="middle">N bindings (log scale)</text>
+<text x="16" y="${H / 2}" transform="rotate(-90 16 ${H / 2})" text-anchor="middle">seconds</text>
+${line((p) => p.readySeconds, '#d62728')}${line((p) => p.floor.seconds, '#1f77b4')}
+<text x="${W - m - 120}" y="${m}" fill="#d62728">operator</text>
+<text x="${W - m - 120}" y="${m + 16}" fill="#1f77b4">write floor</text>
+</svg>
+`;
+  const file = path.join(dir, 'time-to-ready.svg');
+  fs.writeFileSync(file, svg);
+  return file;
+}

@@ -1,0 +1,425 @@
+// `npm run bench`: the scale benchmark of DESIGN.md §7. Starts the local control plane and
+// moto, seeds K remote secrets, measures a bare-client write floor, starts the operator as a
+// separate process, creates N SecretBindings and measures time to Ready, provider calls,
+// Kubernetes writes, peak RSS and CPU, a steady-state refresh, rotation and first-sync
+// latency. Prints a table, writes bench/results/<date>-<n>.json and an SVG plot.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import {
+  CreateSecretCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeHttp, isNotFound } from '../src/kube/http.ts';
+import { ensureControlPlaneBinaries, startControlPlane } from '../test/harness/control-plane.ts';
+import { awsClientConfig, startMoto } from '../test/harness/emulators.ts';
+import { freePort } from '../test/harness/ports.ts';
+import { sleep, startProcess, waitUntil, type ManagedProcess } from '../test/harness/process.ts';
+import { runFloor } from './floor.ts';
+import {
+  correctSecrets,
+  createBinding,
+  group,
+  isReady,
+  placement,
+  pool,
+  readyBindings,
+  remoteKey,
+  remoteValue,
+  version,
+} from './kube.ts';
+import {
+  apiserverWrites,
+  delta,
+  motoRequests,
+  operatorProviderCalls,
+  operatorWrites,
+  percentile,
+  ProcSampler,
+  readProc,
+  total,
+} from './measure.ts';
+import { progress, table, writePlot, writeResult, type BenchResult } from './report.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const resultsDir = path.join(repoRoot, 'bench', 'results');
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '100,1000,10000' },
+    'k-ratio': { type: 'string', default: '10' },
+    namespaces: { type: 'string', default: '4' },
+    workers: { type: 'string', default: '8' },
+    'create-concurrency': { type: 'string', default: '16' },
+    refresh: { type: 'string', default: '60s' },
+    'ready-timeout': { type: 'string', default: '1800' },
+    'skip-refresh': { type: 'boolean', default: false },
+  },
+});
+
+/** moto's address, set once it runs. */
+let motoEndpoint = '';
+
+const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+
+function seconds(duration: string): number {
+  const m = /^(\d+)(s|m|h)$/.exec(duration);
+  if (!m) throw new Error(`bad duration ${duration}`);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'];
+}
+
+async function main(): Promise<void> {
+  const ns = args.n.split(',').map(Number);
+  const workers = Number(args.workers);
+  const createConcurrency = Number(args['create-concurrency']);
+  const nsCount = Number(args.namespaces);
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-bench-'));
+  const logDir = path.join(workDir, 'logs');
+  log(`work dir ${workDir}`);
+  const binDir = ensureControlPlaneBinaries(repoRoot);
+  const [cp, moto] = await Promise.all([
+    startControlPlane({ binDir, dir: path.join(workDir, 'control-plane'), dieWithParent: true, log }),
+    startMoto(logDir),
+  ]);
+  motoEndpoint = moto.endpoint;
+  const kubectl = (...a: string[]): string =>
+    execFileSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...a], { encoding: 'utf8' });
+  try {
+    kubectl('apply', '-f', path.join(repoRoot, 'crds'));
+    kubectl('create', 'namespace', 'mlsecrets-system');
+    kubectl('wait', '--for=condition=Established', '--timeout=60s', '-f', path.join(repoRoot, 'crds'));
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfigPath);
+    const http = new KubeHttp(kc);
+    const sm = new SecretsManagerClient(awsClientConfig(moto.endpoint));
+    let seeded = 0;
+    for (const n of ns) {
+      const k = Math.max(1, Math.floor(n / Number(args['k-ratio'])));
+      if (k > seeded) {
+        await pool(k - seeded, 16, async (j) => {
+          const idx = seeded + j;
+          await sm.send(new CreateSecretCommand({ Name: remoteKey(idx), SecretString: remoteValue(idx) }));
+        });
+        log(`seeded ${k} remote secrets`);
+        seeded = k;
+      }
+      const result = await benchOne(http, cp.kubeconfigPath, moto.process.logFile, sm, logDir, {
+        n,
+        k,
+        nsCount,
+        workers,
+        createConcurrency,
+      });
+      console.log(`\n== N=${n} ==\n${table(result)}`);
+      log(`wrote ${writeResult(resultsDir, result)}`);
+      log(`wrote ${writePlot(resultsDir)}`);
+    }
+    sm.destroy();
+  } finally {
+    await moto.stop();
+    await cp.stop();
+  }
+}
+
+/** One N: floor, operator, steady refresh, rotation and first sync. */
+async function benchOne(
+  http: KubeHttp,
+  kubeconfig: string,
+  motoLog: string,
+  sm: SecretsManagerClient,
+  logDir: string,
+  o: { n: number; k: number; nsCount: number; workers: number; createConcurrency: number },
+): Promise<BenchResult> {
+  const { n, k, workers, createConcurrency } = o;
+  const notes: string[] = [];
+  const refresh = args.refresh;
+  const benchNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-bench-${i}`);
+  const floorNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-floor-${i}`);
+  for (const name of [...benchNs, ...floorNs]) {
+    await http.request('POST', '/api/v1/namespaces', {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+    });
+  }
+  const credsNs = benchNs[0]!;
+  await http.request('POST', `/api/v1/namespaces/${credsNs}/secrets`, {
+    body: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'aws-creds' },
+      stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
+    },
+  });
+  const store = `bench-${n}`;
+  await http.request('POST', `/apis/${group}/${version}/clustersecretstores`, {
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'ClusterSecretStore',
+      metadata: { name: store },
+      spec: {
+        provider: {
+          aws: {
+            service: 'SecretsManager',
+            region: 'us-east-1',
+            endpoint: motoEndpoint,
+            auth: {
+              secretRef: {
+                accessKeyID: { name: 'aws-creds', namespace: credsNs, key: 'access-key-id' },
+                secretAccessKey: { name: 'aws-creds', namespace: credsNs, key: 'secret-access-key' },
+              },
+            },
+          },
+        },
+        rateLimit: { qps: 1000, burst: 1000 },
+      },
+    },
+  });
+
+  // The write floor, before the operator runs (it never watches the floor namespaces).
+  log(`N=${n}: write floor`);
+  const floorWritesBefore = apiserverWrites(kubeconfig);
+  const floor = await runFloor(http, {
+    n,
+    k,
+    namespaces: floorNs,
+    store,
+    refresh,
+    createConcurrency,
+    workers,
+  });
+  const floorWrites = delta(apiserverWrites(kubeconfig), floorWritesBefore);
+  log(`N=${n}: floor ${floor.seconds.toFixed(2)} s, writes ${JSON.stringify(floorWrites)}`);
+
+  // The operator, as a separate process watching only the bench namespaces.
+  const healthPort = await freePort();
+  const metricsPort = await freePort();
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  const operator: ManagedProcess = startProcess({
+    name: `operator-${n}`,
+    command: process.execPath,
+    args: [
+      'src/main.ts',
+      '--kubeconfig',
+      kubeconfig,
+      '--webhook=false',
+      '--leader-elect=false',
+      `--health-addr=127.0.0.1:${healthPort}`,
+      `--metrics-addr=127.0.0.1:${metricsPort}`,
+      '--log-level=warn',
+      '--audit-log=/dev/null',
+      `--workers=${workers}`,
+      `--namespaces=${benchNs.join(',')}`,
+    ],
+    cwd: repoRoot,
+    logDir,
+  });
+  const sampler = new ProcSampler(operator.pid);
+  sampler.start();
+  try {
+    await waitUntil('operator ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, {
+      timeoutMs: 60_000,
+      process: operator,
+    });
+    const cpuStart = readProc(operator.pid).cpuSeconds;
+    const callsBefore = await operatorProviderCalls(metricsUrl);
+    const motoBefore = motoRequests(motoLog);
+    const writesBefore = apiserverWrites(kubeconfig);
+
+    log(`N=${n}: creating ${n} bindings`);
+    const started = performance.now();
+    let createdCount = 0;
+    const creating = pool(n, createConcurrency, async (i) => {
+      await createBinding(http, i, benchNs, k, store, refresh);
+      createdCount++;
+    });
+    let ready = 0;
+    const deadline = Date.now() + Number(args['ready-timeout']) * 1000;
+    let readySeconds = NaN;
+    for (;;) {
+      ready = (await readyBindings(http, benchNs)).size;
+      progress(`N=${n} ready (created ${createdCount})`, ready, n);
+      if (ready >= n) {
+        readySeconds = (performance.now() - started) / 1000;
+        break;
+      }
+      if (Date.now() > deadline) {
+        process.stderr.write('\n');
+        notes.push(`timed out with ${ready}/${n} Ready`);
+        break;
+      }
+      await sleep(n >= 5000 ? 1000 : 250);
+    }
+    await creating;
+    let secretsCorrect = 0;
+    for (let tries = 0; tries < 20; tries++) {
+      secretsCorrect = await correctSecrets(http, n, k, benchNs);
+      if (secretsCorrect === n) break;
+      await sleep(500);
+    }
+    await sleep(2000); // let Events land
+    const cpuSync = readProc(operator.pid).cpuSeconds - cpuStart;
+    const calls = delta(await operatorProviderCalls(metricsUrl), callsBefore);
+    const motoCalls = motoRequests(motoLog) - motoBefore;
+    const writes = operatorWrites(delta(apiserverWrites(kubeconfig), writesBefore));
+    log(
+      `N=${n}: all Ready in ${readySeconds.toFixed(2)} s; calls ${JSON.stringify(calls)} moto ${motoCalls}`,
+    );
+
+    const result: BenchResult = {
+      date: new Date().toISOString(),
+      machine: {
+        nproc: os.availableParallelism(),
+        memoryMiB: Math.round(os.totalmem() / 1024 / 1024),
+        node: process.version,
+        cpu: os.cpus()[0]?.model ?? 'unknown',
+      },
+      n,
+      k,
+      namespaces: o.nsCount,
+      workers,
+      createConcurrency,
+      refreshInterval: refresh,
+      readySeconds,
+      secretsCorrect,
+      floor,
+      floorRatio: readySeconds / floor.seconds,
+      providerCalls: { operator: calls, operatorTotal: total(calls), moto: motoCalls },
+      operator: { peakRssMiB: 0, cpuSeconds: cpuSync },
+      kubeWrites: { byKind: writes, total: total(writes) },
+      peakRssMiB: 0,
+      notes,
+    };
+    notes.push(`floor writes seen by kube-apiserver: ${JSON.stringify(floorWrites)}`);
+
+    if (!args['skip-refresh'] && ready >= n) {
+      // Steady state: one full refresh cycle with nothing changed. Each binding refreshes
+      // within `refresh` of becoming Ready, so the window covers the whole cycle.
+      const windowMs = (seconds(refresh) + readySeconds + 5) * 1000;
+      log(`N=${n}: steady-state refresh window ${(windowMs / 1000).toFixed(0)} s`);
+      const c0 = await operatorProviderCalls(metricsUrl);
+      const m0 = motoRequests(motoLog);
+      const w0 = apiserverWrites(kubeconfig);
+      const cpu0 = readProc(operator.pid).cpuSeconds;
+      const t0 = performance.now();
+      while (performance.now() - t0 < windowMs) {
+        progress(
+          `N=${n} steady refresh (s)`,
+          Math.floor((performance.now() - t0) / 1000),
+          Math.ceil(windowMs / 1000),
+        );
+        await sleep(1000);
+      }
+      progress(`N=${n} steady refresh (s)`, 1, 1);
+      const sCalls = delta(await operatorProviderCalls(metricsUrl), c0);
+      const sWrites = operatorWrites(delta(apiserverWrites(kubeconfig), w0));
+      result.steadyRefresh = {
+        providerCalls: sCalls,
+        providerCallsTotal: total(sCalls),
+        moto: motoRequests(motoLog) - m0,
+        writes: sWrites,
+        writesTotal: total(sWrites),
+        cpuSeconds: readProc(operator.pid).cpuSeconds - cpu0,
+        seconds: windowMs / 1000,
+      };
+
+      // Rotation of remote secret 0 and first sync of 20 new bindings, in the next refresh.
+      const affected = Array.from({ length: n }, (_, i) => i).filter((i) => i % k === 0);
+      await sm.send(new PutSecretValueCommand({ SecretId: remoteKey(0), SecretString: remoteValue(0, 1) }));
+      const tUpdate = performance.now();
+      const cBase = total(await operatorProviderCalls(metricsUrl));
+      let tFired: number | null = null;
+      const firstSync: number[] = [];
+      let firstSyncStarted = false;
+      const rotationDeadline = Date.now() + (seconds(refresh) * 2 + readySeconds + 30) * 1000;
+      let rotated = NaN;
+      while (Date.now() < rotationDeadline) {
+        if (tFired === null && total(await operatorProviderCalls(metricsUrl)) > cBase) {
+          tFired = performance.now();
+        }
+        if (tFired !== null && !firstSyncStarted) {
+          firstSyncStarted = true;
+          void measureFirstSync(http, n, k, benchNs, store, refresh, firstSync);
+        }
+        const values = await Promise.all(
+          affected.map(async (i) => {
+            const { namespace, name } = placement(i, benchNs);
+            const s = await http.request<{ data?: Record<string, string> }>(
+              'GET',
+              `/api/v1/namespaces/${namespace}/secrets/${name}`,
+            );
+            return s.data?.V === Buffer.from(remoteValue(0, 1)).toString('base64');
+          }),
+        );
+        if (values.every(Boolean)) {
+          rotated = performance.now();
+          break;
+        }
+        await sleep(100);
+      }
+      result.rotation = {
+        bindings: affected.length,
+        secondsAfterUpdate: (rotated - tUpdate) / 1000,
+        secondsAfterRefreshFired: tFired === null ? null : (rotated - tFired) / 1000,
+      };
+      const fsDeadline = Date.now() + 60_000;
+      while (firstSyncStarted && firstSync.length < 20 && Date.now() < fsDeadline) await sleep(200);
+      result.firstSync = {
+        count: firstSync.length,
+        p50: percentile(firstSync, 50),
+        p99: percentile(firstSync, 99),
+        max: Math.max(...firstSync),
+      };
+      notes.push(
+        'rotation: secondsAfterRefreshFired counts from the first provider call after the update; first sync: 20 bindings created at that moment',
+      );
+    }
+    result.operator.peakRssMiB = readProc(operator.pid).peakRssMiB;
+    result.peakRssMiB = Math.max(result.operator.peakRssMiB, sampler.peakRssMiB);
+    if (result.providerCalls.operatorTotal !== result.providerCalls.moto) {
+      notes.push('operator counters and moto request log disagree on provider calls');
+    }
+    return result;
+  } finally {
+    sampler.stop();
+    await operator.stop();
+  }
+}
+
+/** Creates 20 bindings and records each one's seconds to Ready into `out`. */
+async function measureFirstSync(
+  http: KubeHttp,
+  n: number,
+  k: number,
+  namespaces: string[],
+  store: string,
+  refresh: string,
+  out: number[],
+): Promise<void> {
+  await Promise.all(
+    Array.from({ length: 20 }, async (_, j) => {
+      const i = n + j;
+      const started = performance.now();
+      await createBinding(http, i, namespaces, k, store, refresh);
+      const { namespace, name } = placement(i, namespaces);
+      for (;;) {
+        try {
+          const b = await http.request<Parameters<typeof isReady>[0]>(
+            'GET',
+            `/apis/${group}/${version}/namespaces/${namespace}/secretbindings/${name}`,
+          );
+          if (isReady(b)) break;
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+        await sleep(25);
+      }
+      out.push((performance.now() - started) / 1000);
+    }),
+  );
+}
+
+await main();
