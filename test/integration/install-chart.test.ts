@@ -221,8 +221,8 @@ test('helm lint and helm template pass, with every optional part', () => {
   expect(container.livenessProbe?.httpGet?.path).toBe('/healthz');
   expect(container.readinessProbe?.httpGet?.path).toBe('/readyz');
   expect(container.resources).toEqual({
-    requests: { cpu: '100m', memory: '128Mi' },
-    limits: { memory: '256Mi' },
+    requests: { cpu: '100m', memory: '512Mi' },
+    limits: { memory: '1Gi' },
   });
 
   const webhook = objects.find((o) => o.kind === 'MutatingWebhookConfiguration') as unknown as {
