@@ -31,7 +31,7 @@ function luaLiteral(value: unknown): string {
 
 /** Runs a health script as Argo CD does: `obj` global, the chunk's return value is the result. */
 function health(kind: (typeof kinds)[number], obj: unknown): { status: string; message: string } {
-  const script = fs.readFileSync(path.join(scriptsDir, `health-${kind.toLowerCase()}.lua`), 'utf8');
+  const script = fs.readFileSync(path.join(scriptsDir, 'health.lua'), 'utf8');
   const file = path.join(workDir, `${kind}-${Math.random().toString(36).slice(2)}.lua`);
   fs.writeFileSync(
     file,
@@ -151,7 +151,7 @@ test('the argocd-cm snippet embeds the scripts verbatim under the documented key
   expect(cm.metadata.name).toBe('argocd-cm');
   for (const kind of kinds) {
     expect(cm.data[`resource.customizations.health.mlsecrets.io_${kind}`]).toBe(
-      fs.readFileSync(path.join(scriptsDir, `health-${kind.toLowerCase()}.lua`), 'utf8'),
+      fs.readFileSync(path.join(scriptsDir, 'health.lua'), 'utf8'),
     );
   }
   // The Application check the app-of-apps waves need runs too.

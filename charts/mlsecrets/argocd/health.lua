@@ -1,5 +1,6 @@
--- Argo CD health check for mlsecrets.io/SecretStore (Lua 5.1, as Argo CD's gopher-lua runs it).
--- argocd-cm key: resource.customizations.health.mlsecrets.io_SecretStore
+-- Argo CD health check for the mlsecrets.io kinds SecretBinding, SecretStore and
+-- ClusterSecretStore (Lua 5.1, as Argo CD's gopher-lua runs it); one script serves all three
+-- argocd-cm keys resource.customizations.health.mlsecrets.io_<Kind>.
 -- Maps the Ready condition: True -> Healthy; False with a transient reason -> Progressing;
 -- any other False -> Degraded (with the condition's reason and message); no status or
 -- conditions yet, or an observedGeneration behind metadata.generation -> Progressing.
