@@ -29,5 +29,8 @@ export default {
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
     },
+    // Fault injection (`npm run test:faults`): each file starts its own control plane and
+    // emulators, because it kills, slows or blocks them. Run one file at a time.
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'] },
   ],
 };

@@ -46,6 +46,16 @@ step "lint"
 npx eslint --max-warnings=0 .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 
-step "unit and integration tests"
 export METADATA_SERVER_DETECTION=none
-node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --maxWorkers=2 "$@"
+if [ "$#" -gt 0 ]; then
+  # Arguments select tests (a path or -t pattern): pass them to one jest run of every project.
+  step "selected tests"
+  node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --maxWorkers=2 "$@"
+  exit 0
+fi
+
+step "unit and integration tests"
+node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --maxWorkers=2 --selectProjects unit integration
+
+step "fault injection tests (one file at a time: each kills, slows or blocks its own components)"
+node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --runInBand --selectProjects faults
