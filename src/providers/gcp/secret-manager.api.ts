@@ -3,6 +3,7 @@
 // this one against the emulator.
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
+import { JWT } from 'google-auth-library';
 import { StoreConfigError } from '../provider.port.ts';
 import type { ServiceAccountKey } from './credentials.ts';
 import { CALL_TIMEOUT_MS } from './errors.ts';
@@ -105,10 +106,15 @@ export function clientOptions(settings: ApiSettings): ClientOptions {
   };
   if (settings.credentials) {
     const { client_email, private_key } = settings.credentials;
-    options.credentials = { client_email, private_key };
-    // An explicit scope makes the self-signed JWT carry it instead of an audience derived
-    // from the endpoint host, which a Private Service Connect host would not match.
-    options.scopes = SecretManagerServiceClient.scopes;
+    // A JWT client built from the key, not the `credentials` option: google-auth deprecates
+    // that option and prints a warning each time a client is built from it. An explicit
+    // scope makes the self-signed JWT carry it instead of an audience derived from the
+    // endpoint host, which a Private Service Connect host would not match.
+    options.authClient = new JWT({
+      email: client_email,
+      key: private_key,
+      scopes: SecretManagerServiceClient.scopes,
+    });
   }
   const endpoint = settings.endpoint;
   if (endpoint) {

@@ -1,5 +1,6 @@
 import { ChannelCredentials } from '@grpc/grpc-js';
 import { StoreConfigError } from '../../../../src/providers/provider.port.ts';
+import { JWT } from 'google-auth-library';
 import { clientOptions, parseEndpoint } from '../../../../src/providers/gcp/secret-manager.api.ts';
 
 describe('parseEndpoint', () => {
@@ -62,9 +63,12 @@ describe('clientOptions', () => {
     expect(options.sslCreds).toBeUndefined();
   });
 
-  test('credentials: only email and key, with the cloud-platform scope', () => {
+  test('credentials: a JWT client of only email and key, with the cloud-platform scope', () => {
     const options = clientOptions({ projectId: 'p', credentials: { ...key, extra: 'x' } as typeof key });
-    expect(options.credentials).toEqual(key);
-    expect(options.scopes).toEqual(['https://www.googleapis.com/auth/cloud-platform']);
+    expect(options.credentials).toBeUndefined();
+    expect(options.authClient).toBeInstanceOf(JWT);
+    const jwt = options.authClient as JWT;
+    expect({ email: jwt.email, key: jwt.key }).toEqual({ email: key.client_email, key: key.private_key });
+    expect(jwt.scopes).toEqual(['https://www.googleapis.com/auth/cloud-platform']);
   });
 });
