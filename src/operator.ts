@@ -240,7 +240,10 @@ export class Operator {
         ...this.options.sharding,
         onChange: (state) => {
           this.metrics.shardMembers.set(state.ring.members.length);
-          this.manager.setOwnership((key) => owns(state, key));
+          this.manager.setOwnership(
+            (key) => owns(state, key),
+            () => this.shards!.renewedInTime(),
+          );
         },
       });
       await this.shards.start();

@@ -66,6 +66,8 @@ export class Manager {
   private workers: Promise<void>[] = [];
   /** Sharding: which work keys (without their kind prefix) this replica reconciles; absent: all. */
   private ownsKey?: (key: string) => boolean;
+  /** Sharding: checked before each reconcile; false holds owned work back for a second. */
+  private canWork?: () => boolean;
 
   constructor(options: ManagerOptions) {
     this.options = options;
@@ -162,9 +164,10 @@ export class Manager {
    * longer owned leave the queue (a reconcile already running finishes); keys newly owned are
    * queued, never-synced bindings first.
    */
-  setOwnership(owns: (key: string) => boolean): void {
+  setOwnership(owns: (key: string) => boolean, canWork?: () => boolean): void {
     const before = this.ownsKey;
     this.ownsKey = owns;
+    this.canWork = canWork;
     for (const key of this.workKeys()) {
       const now = owns(key.slice(2));
       const was = before ? before(key.slice(2)) : true;
@@ -436,6 +439,12 @@ export class Manager {
       if (this.ownsKey && !this.ownsKey(key.slice(2))) {
         // Another replica's shard: dropped, not rescheduled (queued again if it comes back).
         this.queue.forget(key);
+        this.queue.done(key);
+        continue;
+      }
+      if (this.canWork && !this.canWork()) {
+        // Our membership is not current (lease renewal late): hold the key, do not write.
+        this.queue.addAfter(key, 1000, item.priority);
         this.queue.done(key);
         continue;
       }

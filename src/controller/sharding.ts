@@ -139,6 +139,15 @@ export class ShardMembership {
     return this.current;
   }
 
+  /**
+   * Whether our own Lease was renewed within the renew deadline *now*: checked before each
+   * reconcile, so a replica whose event loop or network stalled stops writing before its peers
+   * can see its Lease expire, even if the tick that would notice has not run yet.
+   */
+  renewedInTime(): boolean {
+    return this.lastRenew > 0 && this.options.now() - this.lastRenew <= this.options.renewDeadlineMs;
+  }
+
   /** Renews at once, then every retry period. */
   async start(): Promise<void> {
     await this.tick();
