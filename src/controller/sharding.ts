@@ -117,6 +117,8 @@ export class ShardMembership {
   /** When our Lease became valid after a time without one: the join delay runs from here. */
   private joinedAt?: number;
   private current?: ShardState;
+  /** Our Lease as last written (its resourceVersion makes the next renewal one PUT). */
+  private own?: Lease;
 
   constructor(options: ShardMembershipOptions) {
     const leaseDurationMs = options.leaseDurationMs ?? 15_000;
@@ -171,8 +173,9 @@ export class ShardMembership {
   private async tick(): Promise<void> {
     if (this.stopped) return;
     try {
-      await this.renew();
+      // Validity counts from before the request: a slow write cannot stretch our lease.
       const now = this.options.now();
+      await this.renew();
       // Without a renewal for a whole lease, peers may have dropped us and taken our keys: we
       // join again as a new member would.
       if (this.joinedAt === undefined || now - this.lastRenew > this.options.leaseDurationMs) {
@@ -193,6 +196,10 @@ export class ShardMembership {
     this.timer.unref();
   }
 
+  /**
+   * One PUT on the Lease we wrote last (its resourceVersion); a GET (and a POST when absent)
+   * only when that fails, so a renewal is one round trip on a busy apiserver.
+   */
   private async renew(): Promise<void> {
     const stamp = new Date(this.options.now()).toISOString().replace('Z', '000Z'); // MicroTime
     const spec = {
@@ -200,43 +207,51 @@ export class ShardMembership {
       leaseDurationSeconds: Math.max(1, Math.ceil(this.options.leaseDurationMs / 1000)),
       renewTime: stamp,
     };
+    if (this.own) {
+      try {
+        this.own = await this.put(this.own, spec, stamp);
+        return;
+      } catch (error) {
+        this.own = undefined;
+        if (!isConflict(error) && !isNotFound(error)) throw error;
+      }
+    }
     let lease: Lease | undefined;
     try {
       lease = await this.options.http.request<Lease>('GET', `${this.path}/${this.leaseName}`);
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
-    if (!lease) {
-      await this.options.http.request('POST', this.path, {
-        body: {
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: {
-            name: this.leaseName,
-            namespace: this.options.namespace,
-            labels: { [SHARD_MEMBER_LABEL]: 'true' },
-          },
-          spec: { ...spec, acquireTime: stamp },
-        },
-      });
+    if (lease) {
+      this.own = await this.put(lease, spec, stamp);
       return;
     }
-    try {
-      await this.options.http.request('PUT', `${this.path}/${this.leaseName}`, {
-        body: {
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: {
-            ...lease.metadata,
-            labels: { ...lease.metadata.labels, [SHARD_MEMBER_LABEL]: 'true' },
-          },
-          spec: { ...lease.spec, ...spec, acquireTime: lease.spec.acquireTime ?? stamp },
+    this.own = await this.options.http.request<Lease>('POST', this.path, {
+      body: {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: {
+          name: this.leaseName,
+          namespace: this.options.namespace,
+          labels: { [SHARD_MEMBER_LABEL]: 'true' },
         },
-      });
-    } catch (error) {
-      if (!isConflict(error)) throw error;
-      throw new Error('shard lease changed while renewing; retrying', { cause: error });
-    }
+        spec: { ...spec, acquireTime: stamp },
+      },
+    });
+  }
+
+  private put(lease: Lease, spec: Lease['spec'], stamp: string): Promise<Lease> {
+    return this.options.http.request<Lease>('PUT', `${this.path}/${this.leaseName}`, {
+      body: {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: {
+          ...lease.metadata,
+          labels: { ...lease.metadata.labels, [SHARD_MEMBER_LABEL]: 'true' },
+        },
+        spec: { ...lease.spec, ...spec, acquireTime: lease.spec.acquireTime ?? stamp },
+      },
+    });
   }
 
   private async refresh(): Promise<void> {

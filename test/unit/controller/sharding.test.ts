@@ -94,6 +94,7 @@ class FakeLeases {
   readonly leases = new Map<string, { metadata: Record<string, unknown>; spec: Record<string, unknown> }>();
   private version = 0;
   failing = false;
+  readonly calls: string[] = [];
 
   http(): KubeHttp {
     const request = async (
@@ -101,9 +102,10 @@ class FakeLeases {
       path: string,
       options: { query?: Record<string, unknown>; body?: unknown } = {},
     ) => {
-      if (this.failing) throw new KubeApiError(503, 'ServiceUnavailable', 'unavailable');
       const name = /\/leases\/([^/]+)$/.exec(path)?.[1];
       const body = options.body as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+      this.calls.push(`${method} ${name ?? (body?.metadata.name as string | undefined) ?? 'list'}`);
+      if (this.failing) throw new KubeApiError(503, 'ServiceUnavailable', 'unavailable');
       if (method === 'GET' && !name) {
         expect(options.query?.labelSelector).toBe(`${SHARD_MEMBER_LABEL}=true`);
         return { items: [...this.leases.values()].map((l) => structuredClone(l)) };
@@ -120,7 +122,7 @@ class FakeLeases {
           metadata: { ...body.metadata, resourceVersion: String(++this.version) },
           spec: body.spec,
         });
-        return body;
+        return structuredClone(this.leases.get(key));
       }
       if (method === 'PUT') {
         const current = this.leases.get(name!);
@@ -131,7 +133,7 @@ class FakeLeases {
           metadata: { ...body.metadata, resourceVersion: String(++this.version) },
           spec: body.spec,
         });
-        return body;
+        return structuredClone(this.leases.get(name!));
       }
       if (method === 'DELETE') {
         if (!this.leases.delete(name!)) throw new KubeApiError(404, 'NotFound', 'not found');
@@ -242,6 +244,25 @@ describe('ShardMembership', () => {
     now += 10_000;
     await tick(m);
     expect(m.state!.active).toBe(true);
+  });
+
+  test('a renewal is one PUT; a Lease deleted behind our back is created again', async () => {
+    const fake = new FakeLeases();
+    const m = member(fake, 'a', []);
+    await m.start();
+    fake.calls.length = 0;
+    await tick(m);
+    expect(fake.calls).toEqual(['PUT mlsecrets-shard-a', 'GET list']);
+    fake.leases.delete('mlsecrets-shard-a');
+    fake.calls.length = 0;
+    await tick(m);
+    expect(fake.calls).toEqual([
+      'PUT mlsecrets-shard-a',
+      'GET mlsecrets-shard-a',
+      'POST mlsecrets-shard-a',
+      'GET list',
+    ]);
+    expect(fake.leases.get('mlsecrets-shard-a')!.spec.holderIdentity).toBe('a');
   });
 
   test('stop() deletes the own Lease so peers take over at once', async () => {
