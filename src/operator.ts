@@ -268,6 +268,7 @@ export class Operator {
     logger.info('operator started', {
       instance: config.instance,
       namespaces: config.namespaces.length ? config.namespaces : 'all',
+      shards: config.shards,
     });
   }
 
