@@ -216,6 +216,8 @@ export class ShardMembership {
         if (!isConflict(error) && !isNotFound(error)) throw error;
       }
     }
+    // Stopped meanwhile: the Lease was deleted on purpose and must not come back.
+    if (this.stopped) return;
     let lease: Lease | undefined;
     try {
       lease = await this.options.http.request<Lease>('GET', `${this.path}/${this.leaseName}`);
