@@ -7,6 +7,7 @@ import { parseAddress, type OperatorConfig } from './config/config.ts';
 import { systemClock, type Clock } from './controller/clock.ts';
 import { LeaderElector } from './controller/leader-election.ts';
 import { Manager } from './controller/manager.ts';
+import { owns, ShardMembership } from './controller/sharding.ts';
 import { SecretBindingReconciler } from './controller/secret-binding.reconciler.ts';
 import { SecretStoreReconciler } from './controller/secret-store.reconciler.ts';
 import { StoreDirectory } from './controller/stores.ts';
@@ -36,6 +37,8 @@ export interface OperatorOptions {
   serve?: boolean;
   /** Lease timings (tests shorten them); client-go's defaults otherwise. */
   leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** Shard membership timings (tests shorten them); see ShardMembershipOptions. */
+  sharding?: { retryPeriodMs?: number; renewDeadlineMs?: number; joinDelayMs?: number };
   /** Called when leadership is lost; main.ts exits so the pod restarts as a follower. */
   onLostLeadership?: () => void;
   /** The audit trail; default: a JSON-lines log at config.auditLog. */
@@ -58,6 +61,7 @@ export class Operator {
   webhook?: PodWebhook;
   private closeAudit?: () => Promise<void>;
   elector?: LeaderElector;
+  shards?: ShardMembership;
   private restarter!: RolloutRestarter;
 
   constructor(options: OperatorOptions) {
@@ -221,7 +225,29 @@ export class Operator {
       await this.webhook.start();
       this.ports.webhook = this.webhook.port;
     }
-    if (config.leaderElect) {
+    this.metrics.ownedBindings = () => this.manager.ownedBindings();
+    if (config.shards === 'auto') {
+      // No leader: every replica reconciles its own shard (docs/decisions/0005-sharding.md).
+      // Nothing is owned until the membership says so, after one lease period.
+      this.manager.setOwnership(() => false);
+      this.manager.startWorkers();
+      this.shards = new ShardMembership({
+        http,
+        logger,
+        namespace: config.operatorNamespace,
+        identity: config.instance,
+        leaseDurationMs: config.shardLeaseDurationMs,
+        ...this.options.sharding,
+        onChange: (state) => {
+          this.metrics.shardMembers.set(state.ring.members.length);
+          this.manager.setOwnership(
+            (key) => owns(state, key),
+            () => this.shards!.renewedInTime(),
+          );
+        },
+      });
+      await this.shards.start();
+    } else if (config.leaderElect) {
       this.elector = new LeaderElector({
         http,
         logger,
@@ -242,12 +268,14 @@ export class Operator {
     logger.info('operator started', {
       instance: config.instance,
       namespaces: config.namespaces.length ? config.namespaces : 'all',
+      shards: config.shards,
     });
   }
 
   async stop(): Promise<void> {
     await this.manager.stopWorkers();
     await this.elector?.stop();
+    await this.shards?.stop();
     await this.webhook?.stop();
     await this.restarter?.stop();
     await this.manager.stop();

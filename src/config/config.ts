@@ -29,6 +29,10 @@ export interface OperatorConfig {
   /** Reconcile only while holding the Lease (every replica serves the webhook and metrics). */
   leaderElect: boolean;
   leaderElectionId: string;
+  /** `auto`: replicas share the bindings by consistent hashing, membership in Leases (no leader). */
+  shards: 'off' | 'auto';
+  /** How long a shard member's Lease lives without renewal. */
+  shardLeaseDurationMs: number;
 }
 
 /** A flag, its environment variable, its default and what it means: the README's reference table. */
@@ -84,6 +88,16 @@ export const FLAGS = {
     default: 'mlsecrets-leader',
     help: 'name of the leader-election Lease',
   },
+  shards: {
+    env: 'MLSECRETS_SHARDS',
+    default: 'off',
+    help: 'off (one leader reconciles) or auto (replicas share the bindings by consistent hashing; membership in Leases; leader election is not used)',
+  },
+  'shard-lease-duration': {
+    env: 'MLSECRETS_SHARD_LEASE_DURATION',
+    default: '15',
+    help: "seconds a replica's shard Lease lives without renewal; its bindings move to the others after that",
+  },
   'audit-log': {
     env: 'MLSECRETS_AUDIT_LOG',
     default: 'stdout',
@@ -133,6 +147,14 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
   if (webhookUrl && !/^https:\/\/[^/]+/.test(webhookUrl)) {
     throw new Error(`--webhook-url must be an https:// address, not "${webhookUrl}"`);
   }
+  const shards = get('shards');
+  if (shards !== 'off' && shards !== 'auto') throw new Error(`--shards must be off or auto, not "${shards}"`);
+  const shardLease = Number(get('shard-lease-duration'));
+  if (!Number.isInteger(shardLease) || shardLease < 1 || shardLease > 3600) {
+    throw new Error(
+      `--shard-lease-duration must be a whole number of seconds from 1 to 3600, not "${get('shard-lease-duration')}"`,
+    );
+  }
   const list = (value: string) =>
     value
       .split(',')
@@ -156,6 +178,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     auditLog: get('audit-log'),
     leaderElect: leaderElect === 'true',
     leaderElectionId: get('leader-election-id'),
+    shards,
+    shardLeaseDurationMs: shardLease * 1000,
   };
 }
 

@@ -64,6 +64,10 @@ export class Manager {
   private readonly namespaces: Informer<KubeObject>;
   private reconcilers?: Reconcilers;
   private workers: Promise<void>[] = [];
+  /** Sharding: which work keys (without their kind prefix) this replica reconciles; absent: all. */
+  private ownsKey?: (key: string) => boolean;
+  /** Sharding: checked before each reconcile; false holds owned work back for a second. */
+  private canWork?: () => boolean;
 
   constructor(options: ManagerOptions) {
     this.options = options;
@@ -153,6 +157,43 @@ export class Manager {
     this.queue.shutDown();
     await Promise.all(this.workers);
     await Promise.all(this.allInformers().map((i) => i.stop()));
+  }
+
+  /**
+   * Sharding: from now on only keys for which `owns` holds are reconciled. Keys that are no
+   * longer owned leave the queue (a reconcile already running finishes); keys newly owned are
+   * queued, never-synced bindings first.
+   */
+  setOwnership(owns: (key: string) => boolean, canWork?: () => boolean): void {
+    const before = this.ownsKey;
+    this.ownsKey = owns;
+    this.canWork = canWork;
+    for (const key of this.workKeys()) {
+      const now = owns(key.slice(2));
+      const was = before ? before(key.slice(2)) : true;
+      if (now && !was) {
+        const binding = key.startsWith(BINDING) ? this.getBinding(key.slice(2)) : undefined;
+        this.queue.add(key, !binding || neverSynced(binding) ? 'high' : 'low');
+      } else if (!now && was) {
+        this.queue.remove(key);
+      }
+    }
+  }
+
+  /** Bindings this replica reconciles (all of them without sharding). */
+  ownedBindings(): number {
+    const owns = this.ownsKey;
+    if (!owns) return this.bindings().length;
+    return this.bindings().filter((b) => owns(objectKey(b.metadata))).length;
+  }
+
+  /** Every binding and store as a work key. */
+  private workKeys(): string[] {
+    return [
+      ...this.bindings().map((b) => BINDING + objectKey(b.metadata)),
+      ...[...this.storeInformers.values()].flatMap((i) => i.list().map((s) => STORE + objectKey(s.metadata))),
+      ...this.clusterStores.list().map((s) => CLUSTER_STORE + objectKey(s.metadata)),
+    ];
   }
 
   health(): InformerHealth[] {
@@ -395,8 +436,21 @@ export class Manager {
       if (!item) return;
       const { key } = item;
       this.options.onDequeue?.(item.waitedMs, item.priority);
+      if (this.ownsKey && !this.ownsKey(key.slice(2))) {
+        // Another replica's shard: dropped, not rescheduled (queued again if it comes back).
+        this.queue.forget(key);
+        this.queue.done(key);
+        continue;
+      }
+      if (this.canWork && !this.canWork()) {
+        // Our membership is not current (lease renewal late): hold the key, do not write.
+        this.queue.addAfter(key, 1000, item.priority);
+        this.queue.done(key);
+        continue;
+      }
       try {
         const result = await this.dispatch(key);
+        this.options.logger.debug('reconciled', { key });
         this.queue.forget(key);
         if (result.requeueAfterMs !== undefined)
           this.queue.addAfter(key, Math.max(0, result.requeueAfterMs), 'low');

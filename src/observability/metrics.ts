@@ -65,6 +65,22 @@ export class OperatorMetrics implements FetchObserver {
     registers: [this.registry],
   });
 
+  readonly shardMembers = new Gauge({
+    name: 'mlsecrets_shard_members',
+    help: 'Live shard members (replicas) this replica sees with --shards=auto; 0 when sharding is off.',
+    registers: [this.registry],
+  });
+  /** Where the owned-bindings figure comes from (set by the operator). */
+  ownedBindings: () => number = () => 0;
+  readonly shardOwnedBindings = new Gauge({
+    name: 'mlsecrets_shard_owned_bindings',
+    help: 'SecretBindings this replica reconciles: its shard with --shards=auto (0 while joining), else all.',
+    registers: [this.registry],
+    collect: () => {
+      this.shardOwnedBindings.set(this.ownedBindings());
+    },
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

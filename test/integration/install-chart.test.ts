@@ -24,6 +24,7 @@ import {
 import { OPERATOR_NAMESPACE, testEnv } from '../harness/test-env.ts';
 import { systemClock } from '../../src/controller/clock.ts';
 import { LeaderElector } from '../../src/controller/leader-election.ts';
+import { ShardMembership, shardLeaseName, type ShardState } from '../../src/controller/sharding.ts';
 import { KubeHttp } from '../../src/kube/http.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { WebhookCertificates } from '../../src/projection/webhook-certificates.ts';
@@ -513,6 +514,70 @@ test("the chart's RBAC is least: what it does not grant is forbidden", () => {
     Object.fromEntries(cases.map((args) => [args.join(' '), canI(...args)]));
   expect(answers(allowed)).toEqual(Object.fromEntries(allowed.map((args) => [args.join(' '), 'yes'])));
   expect(answers(forbidden)).toEqual(Object.fromEntries(forbidden.map((args) => [args.join(' '), 'no'])));
+}, 120_000);
+
+test('with shards: auto the chart grants what shard membership needs, and the operator runs with it', async () => {
+  expect(installed).toBe(true);
+  // Rendered: the flag reaches the operator, and list/delete on Leases appear only with auto.
+  const rendered = (shards: string) =>
+    parseObjects(helm('template', 'mlsecrets', chart, '--set', `shards=${shards},replicas=3`));
+  const env = (objects: KubeObject[]) =>
+    (objects.find((o) => o.kind === 'Deployment') as unknown as k8s.V1Deployment).spec!.template.spec!
+      .containers[0]!.env!;
+  const leaseVerbs = (objects: KubeObject[]) =>
+    (
+      objects.find(
+        (o) => o.kind === 'Role' && o.metadata.name.endsWith('-leader-election'),
+      ) as unknown as k8s.V1Role
+    ).rules!.flatMap((r) => r.verbs);
+  expect(env(rendered('auto'))).toEqual(
+    expect.arrayContaining([
+      { name: 'MLSECRETS_SHARDS', value: 'auto' },
+      { name: 'MLSECRETS_SHARD_LEASE_DURATION', value: '15' },
+    ]),
+  );
+  expect(leaseVerbs(rendered('auto')).sort()).toEqual(['create', 'delete', 'get', 'list', 'update']);
+  expect(leaseVerbs(rendered('off')).sort()).toEqual(['create', 'get', 'update']);
+
+  // Installed: the ServiceAccount creates, renews, lists and deletes its member Lease.
+  await withWebhookLock(() =>
+    helmKube(
+      'upgrade',
+      release,
+      chart,
+      '--namespace',
+      releaseNamespace,
+      '--skip-crds',
+      '--reuse-values',
+      '--set',
+      'shards=auto',
+    ),
+  );
+  expect(canI('list', 'leases.coordination.k8s.io', '-n', releaseNamespace)).toBe('yes');
+  expect(canI('list', 'leases.coordination.k8s.io', '-n', team)).toBe('no');
+  const http = new KubeHttp(await serviceAccountKubeConfig());
+  let state: ShardState | undefined;
+  const membership = new ShardMembership({
+    http,
+    logger: silentLogger(),
+    namespace: releaseNamespace,
+    identity: `${release}-0`,
+    leaseDurationMs: 2_000,
+    onChange: (s) => (state = s),
+  });
+  try {
+    await membership.start();
+    await eventually(
+      async () => state,
+      (s) => s?.active === true && s.ring.members.length === 1,
+      { what: 'an active shard member', timeoutMs: 20_000 },
+    );
+  } finally {
+    await membership.stop();
+  }
+  expect(() => kubectl('get', 'lease', shardLeaseName(`${release}-0`), '-n', releaseNamespace)).toThrow(
+    /NotFound/,
+  );
 }, 120_000);
 
 test('manifests/ are in sync with the chart', () => {

@@ -31,6 +31,8 @@ describe('loadConfig', () => {
       auditLog: 'stdout',
       leaderElect: true,
       leaderElectionId: 'mlsecrets-leader',
+      shards: 'off',
+      shardLeaseDurationMs: 15_000,
     });
   });
 
@@ -50,6 +52,8 @@ describe('loadConfig', () => {
         MLSECRETS_WEBHOOK_URL: 'https://127.0.0.1:9443',
         MLSECRETS_WEBHOOK_FAILURE_POLICY: 'Fail',
         MLSECRETS_WORKLOAD_KINDS: 'Job, PyTorchJob',
+        MLSECRETS_SHARDS: 'auto',
+        MLSECRETS_SHARD_LEASE_DURATION: '5',
       },
       HOST,
     );
@@ -71,7 +75,17 @@ describe('loadConfig', () => {
       auditLog: 'stdout',
       leaderElect: true,
       leaderElectionId: 'mlsecrets-leader',
+      shards: 'auto',
+      shardLeaseDurationMs: 5_000,
     });
+  });
+
+  test.each(['on', 'AUTO', '3'])('shards %j is rejected naming --shards', (value) => {
+    expect(() => loadConfig([`--shards=${value}`], {}, HOST)).toThrow(/--shards/);
+  });
+
+  test.each(['0', '1.5', 'soon', '3601'])('shard lease duration %j is rejected', (value) => {
+    expect(() => loadConfig([`--shard-lease-duration=${value}`], {}, HOST)).toThrow(/--shard-lease-duration/);
   });
 
   test('a flag beats its environment variable', () => {
