@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { LogLevel } from '../observability/logger.ts';
+import { parseDuration } from '../rotation/duration.ts';
 
 /** The operator's settings, from flags with environment equivalents. Parsing has no side effects. */
 export interface OperatorConfig {
@@ -29,6 +30,12 @@ export interface OperatorConfig {
   /** Reconcile only while holding the Lease (every replica serves the webhook and metrics). */
   leaderElect: boolean;
   leaderElectionId: string;
+  /** How long a Lease holds without renewal; a follower takes over after it (client-go's LeaseDuration). */
+  leaderElectionLeaseDurationMs: number;
+  /** A leader that has not renewed for this long stops writing and exits; less than the lease duration. */
+  leaderElectionRenewDeadlineMs: number;
+  /** How often each replica tries to acquire or renew the Lease. */
+  leaderElectionRetryPeriodMs: number;
 }
 
 /** A flag, its environment variable, its default and what it means: the README's reference table. */
@@ -84,6 +91,21 @@ export const FLAGS = {
     default: 'mlsecrets-leader',
     help: 'name of the leader-election Lease',
   },
+  'leader-election-lease-duration': {
+    env: 'MLSECRETS_LEADER_ELECTION_LEASE_DURATION',
+    default: '10s',
+    help: 'how long a Lease holds without renewal before a follower takes over',
+  },
+  'leader-election-renew-deadline': {
+    env: 'MLSECRETS_LEADER_ELECTION_RENEW_DEADLINE',
+    default: '7s',
+    help: 'a leader that has not renewed for this long stops writing and exits (less than the lease duration)',
+  },
+  'leader-election-retry-period': {
+    env: 'MLSECRETS_LEADER_ELECTION_RETRY_PERIOD',
+    default: '2s',
+    help: 'how often replicas try to acquire or renew the Lease',
+  },
   'audit-log': {
     env: 'MLSECRETS_AUDIT_LOG',
     default: 'stdout',
@@ -122,6 +144,26 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
   if (leaderElect !== 'true' && leaderElect !== 'false') {
     throw new Error(`--leader-elect must be true or false, not "${leaderElect}"`);
   }
+  const duration = (name: FlagName): number => {
+    let ms: number;
+    try {
+      ms = parseDuration(get(name));
+    } catch {
+      throw new Error(`--${name} must be a duration such as "10s" or "1500ms", not "${get(name)}"`);
+    }
+    if (ms < 100) throw new Error(`--${name} must be at least 100ms, not "${get(name)}"`);
+    return ms;
+  };
+  const leaseDuration = duration('leader-election-lease-duration');
+  const renewDeadline = duration('leader-election-renew-deadline');
+  const retryPeriod = duration('leader-election-retry-period');
+  // client-go's rules: the leader gives up before its Lease can expire, and retries before giving up.
+  if (renewDeadline >= leaseDuration) {
+    throw new Error('--leader-election-renew-deadline must be less than --leader-election-lease-duration');
+  }
+  if (retryPeriod >= renewDeadline) {
+    throw new Error('--leader-election-retry-period must be less than --leader-election-renew-deadline');
+  }
   const webhook = get('webhook');
   if (webhook !== 'true' && webhook !== 'false')
     throw new Error(`--webhook must be true or false, not "${webhook}"`);
@@ -156,6 +198,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     auditLog: get('audit-log'),
     leaderElect: leaderElect === 'true',
     leaderElectionId: get('leader-election-id'),
+    leaderElectionLeaseDurationMs: leaseDuration,
+    leaderElectionRenewDeadlineMs: renewDeadline,
+    leaderElectionRetryPeriodMs: retryPeriod,
   };
 }
 
