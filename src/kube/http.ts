@@ -15,6 +15,17 @@ export class KubeApiError extends Error {
   }
 }
 
+/**
+ * A write refused before it was sent: this replica no longer holds the leader Lease (see
+ * LeaderElector.holdsLease). Carries no status: nothing reached the API server.
+ */
+export class NotLeaderError extends Error {
+  constructor(method: string) {
+    super(`${method} refused: this replica does not hold the leader Lease`);
+    this.name = 'NotLeaderError';
+  }
+}
+
 export function isNotFound(error: unknown): boolean {
   return error instanceof KubeApiError && error.status === 404;
 }
@@ -46,9 +57,15 @@ export interface RequestOptions {
 export class KubeHttp {
   private readonly kubeConfig: KubeConfig;
   private readonly server: string;
+  private readonly mayWrite?: () => boolean;
 
-  constructor(kubeConfig: KubeConfig) {
+  /**
+   * `mayWrite`, when given, is asked right before every request that is not a GET; false
+   * refuses it with NotLeaderError (the reconcilers' writes of a replica that lost the Lease).
+   */
+  constructor(kubeConfig: KubeConfig, options: { mayWrite?: () => boolean } = {}) {
     this.kubeConfig = kubeConfig;
+    this.mayWrite = options.mayWrite;
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/$/, '');
@@ -106,6 +123,8 @@ export class KubeHttp {
       headers['content-type'] = options.contentType ?? 'application/json';
       body = JSON.stringify(options.body);
     }
+    // Checked last, after every await, so that nothing can pass between the check and the send.
+    if (method !== 'GET' && this.mayWrite && !this.mayWrite()) throw new NotLeaderError(method);
     return fetch(url, { method, headers, body, dispatcher: context.getDispatcher(), signal: options.signal });
   }
 }
