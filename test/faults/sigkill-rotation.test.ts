@@ -248,7 +248,9 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of started) await p.stop(0);
   await cp?.stop();
-  fs.rmSync(cp.dir, { recursive: true, force: true });
+  // KEEP_FAULT_LOGS=1 keeps the operator logs (and the control plane's) for a post-mortem.
+  if (!process.env.KEEP_FAULT_LOGS) fs.rmSync(cp.dir, { recursive: true, force: true });
+  else console.log(`[fault] logs kept in ${cp.dir}`);
 });
 
 test(`every managed Secret stays whole through ${KILLS} SIGKILLs mid-rotation, and the next start converges`, async () => {
