@@ -64,7 +64,7 @@ export class Operator {
     this.options = options;
     const clock = options.clock ?? systemClock;
     // The reconcilers' writes: refused once this replica no longer holds the Lease.
-    const http = new KubeHttp(options.kubeConfig, { mayWrite: () => this.mayWrite() });
+    const http = new KubeHttp(options.kubeConfig, { writableUntil: () => this.writableUntil() });
     this.kube = new KubeClient(http);
     this.metrics = new OperatorMetrics({ defaultMetrics: options.serve ?? true });
     this.manager = new Manager({
@@ -85,7 +85,7 @@ export class Operator {
     // Every replica's own writes (install key, Lease, webhook certificate and configuration).
     const http = new KubeHttp(this.options.kubeConfig);
     // What only the leader writes: Events of reconciles, rollout restarts.
-    const leaderHttp = new KubeHttp(this.options.kubeConfig, { mayWrite: () => this.mayWrite() });
+    const leaderHttp = new KubeHttp(this.options.kubeConfig, { writableUntil: () => this.writableUntil() });
     const silenceBound = 2 * (this.options.silenceLimitMs ?? 5 * 60_000);
     if (this.options.serve ?? true) {
       const live = informersLive(
@@ -257,9 +257,9 @@ export class Operator {
   }
 
   /** Reconcilers may write: always without leader election, else only while the Lease is held. */
-  private mayWrite(): boolean {
-    if (!this.options.config.leaderElect) return true;
-    return this.elector?.holdsLease() ?? false;
+  private writableUntil(): number {
+    if (!this.options.config.leaderElect) return Infinity;
+    return this.elector?.leaseValidUntil() ?? -Infinity;
   }
 
   async stop(): Promise<void> {

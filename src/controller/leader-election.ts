@@ -36,11 +36,14 @@ export interface LeaderElectionOptions {
  * two replicas never write at once. Stepping down must not wait for the renewal that failed:
  * a hung request, or a process that was paused (SIGSTOP, a frozen VM, a long GC) and wakes up
  * with its timers all due at once, would otherwise let queued work write first. So writers ask
- * `holdsLease()`, a check of the local clock against the last renewal, before every write.
+ * `leaseValidUntil()`, the last renewal plus renewDeadline by the local clock, before every
+ * write, and abort a write not completed by then.
  */
 export class LeaderElector {
   private readonly options: Required<LeaderElectionOptions>;
-  private observed?: { record: string; at: number };
+  private observed?: { record: string; at: number; durationMs: number };
+  /** The last Lease read was held by another replica. */
+  private otherHolds = false;
   private leading = false;
   private stopped = false;
   private lastRenew = 0;
@@ -66,7 +69,12 @@ export class LeaderElector {
    * loop notices (its timer may not have run yet).
    */
   holdsLease(now = Date.now()): boolean {
-    return this.leading && !this.stopped && now - this.lastRenew < this.options.renewDeadlineMs;
+    return now < this.leaseValidUntil();
+  }
+
+  /** Until when (epoch ms, local clock) this replica may write: the last renewal plus renewDeadline. */
+  leaseValidUntil(): number {
+    return this.leading && !this.stopped ? this.lastRenew + this.options.renewDeadlineMs : -Infinity;
   }
 
   start(): void {
@@ -117,8 +125,20 @@ export class LeaderElector {
     } else {
       this.checkDeadline();
     }
-    this.timer = setTimeout(() => void this.tick(), this.options.retryPeriodMs);
+    this.timer = setTimeout(() => void this.tick(), this.nextAttemptInMs());
     this.timer.unref();
+  }
+
+  /**
+   * The retry period; but a follower watching another's Lease comes back right when that
+   * Lease would expire if it sees no renewal meanwhile, instead of up to a retry period later
+   * (a crashed leader is then replaced one retry period sooner).
+   */
+  private nextAttemptInMs(): number {
+    const { retryPeriodMs } = this.options;
+    if (this.leading || !this.observed || !this.otherHolds) return retryPeriodMs;
+    const expiresIn = this.observed.at + this.observed.durationMs + 1 - Date.now();
+    return Math.max(10, Math.min(retryPeriodMs, expiresIn));
   }
 
   /** A leader past its renew deadline steps down (once). */
@@ -165,10 +185,12 @@ export class LeaderElector {
       return true;
     }
     const record = JSON.stringify(lease.spec);
-    if (this.observed?.record !== record) this.observed = { record, at: now };
+    const durationMs = (lease.spec.leaseDurationSeconds ?? 15) * 1000;
+    if (this.observed?.record !== record) this.observed = { record, at: now, durationMs };
     const holder = lease.spec.holderIdentity;
-    const heldByOther = holder && holder !== identity;
-    const expired = now > this.observed.at + (lease.spec.leaseDurationSeconds ?? 15) * 1000;
+    const heldByOther = Boolean(holder && holder !== identity);
+    this.otherHolds = heldByOther;
+    const expired = now > this.observed.at + durationMs;
     if (heldByOther && !expired) return false;
     const spec = {
       holderIdentity: identity,

@@ -107,3 +107,34 @@ test('a stopped elector holds no lease', async () => {
   expect(leader.holdsLease()).toBe(false);
   expect(api.lease?.spec.holderIdentity).toBe('');
 });
+
+test('a follower takes over a Lease no longer renewed right when it expires, not a retry period later', async () => {
+  const api = new FakeLeaseApi();
+  // Held by another replica that has just renewed it, and then died.
+  api.lease = {
+    metadata: { name: 'lease', namespace: 'ns', resourceVersion: '1' },
+    spec: { holderIdentity: 'other', leaseDurationSeconds: 1, renewTime: new Date().toISOString() },
+  };
+  const events: string[] = [];
+  running = new LeaderElector({
+    http: api as unknown as KubeHttp,
+    logger: silentLogger(),
+    namespace: 'ns',
+    name: 'lease',
+    identity: 'me',
+    leaseDurationMs: 1_000,
+    renewDeadlineMs: 900,
+    retryPeriodMs: 800,
+    onStartedLeading: () => events.push('started'),
+    onStoppedLeading: () => events.push('stopped'),
+  });
+  const start = Date.now();
+  running.start();
+  while (!running.isLeader && Date.now() - start < 5_000) await sleep(5);
+  const took = Date.now() - start;
+  // Ticks at 0, 800 and 1600 ms would take it at 1600 ms; it comes back at 1000 ms instead.
+  expect(took).toBeGreaterThanOrEqual(1_000);
+  expect(took).toBeLessThan(1_400);
+  expect(api.lease?.spec.holderIdentity).toBe('me');
+  expect(events).toEqual(['started']);
+});

@@ -13,7 +13,8 @@ beforeAll(async () => {
   server = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
     res.setHeader('content-type', 'application/json');
-    res.end('{}');
+    // "/slow" answers after 500 ms.
+    setTimeout(() => res.end('{}'), req.url === '/slow' ? 500 : 0);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -29,9 +30,9 @@ beforeAll(async () => {
 afterAll(() => new Promise((resolve) => server.close(resolve)));
 beforeEach(() => (seen.length = 0));
 
-test('with mayWrite false, writes are refused before they are sent; reads go through', async () => {
+test('past writableUntil, writes are refused before they are sent; reads go through', async () => {
   let leader = false;
-  const client = new KubeHttp(kubeConfig, { mayWrite: () => leader });
+  const client = new KubeHttp(kubeConfig, { writableUntil: () => (leader ? Infinity : Date.now() - 1) });
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const) {
     await expect(client.request(method, '/api/v1/namespaces/a/secrets/s', { body: {} })).rejects.toThrow(
       NotLeaderError,
@@ -45,11 +46,33 @@ test('with mayWrite false, writes are refused before they are sent; reads go thr
 });
 
 test('the guard is asked at each write, not once', async () => {
-  let calls = 0;
-  const client = new KubeHttp(kubeConfig, { mayWrite: () => ++calls === 1 });
+  let open = true;
+  const client = new KubeHttp(kubeConfig, { writableUntil: () => (open ? Infinity : 0) });
   await client.request('POST', '/x', { body: {} });
+  open = false;
   await expect(client.request('POST', '/x', { body: {} })).rejects.toThrow(/does not hold the leader Lease/);
   expect(seen).toEqual(['POST /x']);
+});
+
+test('a write allowed when it was made, but no longer when its first byte would go out, is not sent', async () => {
+  // Allowed at the call, refused from then on: as for a process paused while it connected.
+  let calls = 0;
+  const client = new KubeHttp(kubeConfig, { writableUntil: () => (++calls === 1 ? Infinity : 0) });
+  const error = await client.request('PATCH', '/late', { body: {} }).catch((e: unknown) => e);
+  expect(String(error) + String((error as { cause?: unknown }).cause)).toMatch(
+    /does not hold the leader Lease/,
+  );
+  expect(calls).toBe(2);
+  expect(seen).toEqual([]);
+});
+
+test('a write not completed by writableUntil is aborted', async () => {
+  const client = new KubeHttp(kubeConfig, { writableUntil: () => Date.now() + 150 });
+  const started = Date.now();
+  await expect(client.request('PUT', '/slow', { body: {} })).rejects.toThrow();
+  expect(Date.now() - started).toBeLessThan(1_000);
+  // A read is never cut short by it.
+  await client.request('GET', '/slow');
 });
 
 test('without a guard every request is sent', async () => {
