@@ -67,7 +67,8 @@ export class Operator {
   constructor(options: OperatorOptions) {
     this.options = options;
     const clock = options.clock ?? systemClock;
-    const http = new KubeHttp(options.kubeConfig);
+    // The reconcilers' writes: refused once this replica no longer holds the Lease.
+    const http = new KubeHttp(options.kubeConfig, { writableUntil: () => this.writableUntil() });
     this.kube = new KubeClient(http);
     this.metrics = new OperatorMetrics({ defaultMetrics: options.serve ?? true });
     this.manager = new Manager({
@@ -85,7 +86,10 @@ export class Operator {
   async start(): Promise<void> {
     const { config, logger } = this.options;
     const clock = this.options.clock ?? systemClock;
+    // Every replica's own writes (install key, Lease, webhook certificate and configuration).
     const http = new KubeHttp(this.options.kubeConfig);
+    // What only the leader writes: Events of reconciles, rollout restarts.
+    const leaderHttp = new KubeHttp(this.options.kubeConfig, { writableUntil: () => this.writableUntil() });
     const silenceBound = 2 * (this.options.silenceLimitMs ?? 5 * 60_000);
     if (this.options.serve ?? true) {
       const live = informersLive(
@@ -106,13 +110,17 @@ export class Operator {
     const ownAudit = this.options.audit ? undefined : createAuditLog(config.auditLog, config.instance);
     this.closeAudit = ownAudit?.close;
     const audit = this.options.audit ?? ownAudit!;
-    const recorder = new KubeEventRecorder({ http, clock, logger, instance: config.instance });
-    const events: EventRecorder = {
+    const counted = (recorder: EventRecorder): EventRecorder => ({
       emit: (subject, type, reason, message) => {
         this.metrics.events.inc({ type, reason });
         recorder.emit(subject, type, reason, message);
       },
-    };
+    });
+    const events = counted(
+      new KubeEventRecorder({ http: leaderHttp, clock, logger, instance: config.instance }),
+    );
+    // Every replica serves the webhook, and records its denials whether it leads or not.
+    const webhookEvents = counted(new KubeEventRecorder({ http, clock, logger, instance: config.instance }));
     this.metrics.observe({
       expiries: () =>
         this.manager
@@ -147,7 +155,7 @@ export class Operator {
     });
     const fetcher = new Fetcher({ clock, logger, observer: this.metrics });
     this.restarter = new RolloutRestarter({
-      http,
+      http: leaderHttp,
       clock,
       logger,
       events,
@@ -193,7 +201,7 @@ export class Operator {
         failurePolicy: config.webhookFailurePolicy,
         workloadKinds: config.workloadKinds,
         bindingsIn: (namespace) => this.manager.bindingsIn(namespace),
-        events,
+        events: webhookEvents,
         onDecision: (pod, namespace, injection, dryRun) => {
           if (dryRun) return;
           this.metrics.injections.inc({
@@ -254,6 +262,9 @@ export class Operator {
         namespace: config.operatorNamespace,
         name: config.leaderElectionId,
         identity: config.instance,
+        leaseDurationMs: config.leaderElectionLeaseDurationMs,
+        renewDeadlineMs: config.leaderElectionRenewDeadlineMs,
+        retryPeriodMs: config.leaderElectionRetryPeriodMs,
         ...this.options.leaderElection,
         onStartedLeading: () => this.manager.startWorkers(),
         onStoppedLeading: () => {
@@ -270,6 +281,16 @@ export class Operator {
       namespaces: config.namespaces.length ? config.namespaces : 'all',
       shards: config.shards,
     });
+  }
+
+  /**
+   * Reconcilers may write: always without leader election, else only while the Lease is held.
+   * Sharded replicas elect no leader (`--leader-elect` is ignored): each holds its work itself
+   * while its own member Lease renewal is late (ShardMembership.renewedInTime).
+   */
+  private writableUntil(): number {
+    if (this.options.config.shards === 'auto' || !this.options.config.leaderElect) return Infinity;
+    return this.elector?.leaseValidUntil() ?? -Infinity;
   }
 
   async stop(): Promise<void> {

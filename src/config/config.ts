@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { LogLevel } from '../observability/logger.ts';
+import { parseDuration } from '../rotation/duration.ts';
 
 /** The operator's settings, from flags with environment equivalents. Parsing has no side effects. */
 export interface OperatorConfig {
@@ -29,6 +30,12 @@ export interface OperatorConfig {
   /** Reconcile only while holding the Lease (every replica serves the webhook and metrics). */
   leaderElect: boolean;
   leaderElectionId: string;
+  /** How long a Lease holds without renewal; a follower takes over after it (client-go's LeaseDuration). */
+  leaderElectionLeaseDurationMs: number;
+  /** A leader that has not renewed for this long stops writing and exits; less than the lease duration. */
+  leaderElectionRenewDeadlineMs: number;
+  /** How often each replica tries to acquire or renew the Lease. */
+  leaderElectionRetryPeriodMs: number;
   /** `auto`: replicas share the bindings by consistent hashing, membership in Leases (no leader). */
   shards: 'off' | 'auto';
   /** How long a shard member's Lease lives without renewal. */
@@ -88,6 +95,21 @@ export const FLAGS = {
     default: 'mlsecrets-leader',
     help: 'name of the leader-election Lease',
   },
+  'leader-election-lease-duration': {
+    env: 'MLSECRETS_LEADER_ELECTION_LEASE_DURATION',
+    default: '10s',
+    help: 'how long a Lease holds without renewal before a follower takes over',
+  },
+  'leader-election-renew-deadline': {
+    env: 'MLSECRETS_LEADER_ELECTION_RENEW_DEADLINE',
+    default: '7s',
+    help: 'a leader that has not renewed for this long stops writing and exits (less than the lease duration)',
+  },
+  'leader-election-retry-period': {
+    env: 'MLSECRETS_LEADER_ELECTION_RETRY_PERIOD',
+    default: '2s',
+    help: 'how often replicas try to acquire or renew the Lease',
+  },
   shards: {
     env: 'MLSECRETS_SHARDS',
     default: 'off',
@@ -95,8 +117,8 @@ export const FLAGS = {
   },
   'shard-lease-duration': {
     env: 'MLSECRETS_SHARD_LEASE_DURATION',
-    default: '15',
-    help: "seconds a replica's shard Lease lives without renewal; its bindings move to the others after that",
+    default: '15s',
+    help: "how long a replica's shard Lease lives without renewal; its bindings move to the others after that",
   },
   'audit-log': {
     env: 'MLSECRETS_AUDIT_LOG',
@@ -136,6 +158,26 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
   if (leaderElect !== 'true' && leaderElect !== 'false') {
     throw new Error(`--leader-elect must be true or false, not "${leaderElect}"`);
   }
+  const duration = (name: FlagName): number => {
+    let ms: number;
+    try {
+      ms = parseDuration(get(name));
+    } catch {
+      throw new Error(`--${name} must be a duration such as "10s" or "1500ms", not "${get(name)}"`);
+    }
+    if (ms < 100) throw new Error(`--${name} must be at least 100ms, not "${get(name)}"`);
+    return ms;
+  };
+  const leaseDuration = duration('leader-election-lease-duration');
+  const renewDeadline = duration('leader-election-renew-deadline');
+  const retryPeriod = duration('leader-election-retry-period');
+  // client-go's rules: the leader gives up before its Lease can expire, and retries before giving up.
+  if (renewDeadline >= leaseDuration) {
+    throw new Error('--leader-election-renew-deadline must be less than --leader-election-lease-duration');
+  }
+  if (retryPeriod >= renewDeadline) {
+    throw new Error('--leader-election-retry-period must be less than --leader-election-renew-deadline');
+  }
   const webhook = get('webhook');
   if (webhook !== 'true' && webhook !== 'false')
     throw new Error(`--webhook must be true or false, not "${webhook}"`);
@@ -149,10 +191,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
   }
   const shards = get('shards');
   if (shards !== 'off' && shards !== 'auto') throw new Error(`--shards must be off or auto, not "${shards}"`);
-  const shardLease = Number(get('shard-lease-duration'));
-  if (!Number.isInteger(shardLease) || shardLease < 1 || shardLease > 3600) {
+  // A Lease records whole seconds (leaseDurationSeconds).
+  const shardLeaseMs = duration('shard-lease-duration');
+  if (shardLeaseMs % 1000 !== 0 || shardLeaseMs < 1000 || shardLeaseMs > 3_600_000) {
     throw new Error(
-      `--shard-lease-duration must be a whole number of seconds from 1 to 3600, not "${get('shard-lease-duration')}"`,
+      `--shard-lease-duration must be whole seconds from 1s to 1h, not "${get('shard-lease-duration')}"`,
     );
   }
   const list = (value: string) =>
@@ -178,8 +221,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     auditLog: get('audit-log'),
     leaderElect: leaderElect === 'true',
     leaderElectionId: get('leader-election-id'),
+    leaderElectionLeaseDurationMs: leaseDuration,
+    leaderElectionRenewDeadlineMs: renewDeadline,
+    leaderElectionRetryPeriodMs: retryPeriod,
     shards,
-    shardLeaseDurationMs: shardLease * 1000,
+    shardLeaseDurationMs: shardLeaseMs,
   };
 }
 

@@ -33,15 +33,22 @@ export interface LeaderElectionOptions {
  * Another candidate's lease is judged by when *we* last saw it change, never by the
  * renewTime it carries: the clocks of two replicas need not agree (client-go does the same).
  * A leader that cannot renew within renewDeadline steps down before its lease can expire, so
- * two replicas never write at once.
+ * two replicas never write at once. Stepping down must not wait for the renewal that failed:
+ * a hung request, or a process that was paused (SIGSTOP, a frozen VM, a long GC) and wakes up
+ * with its timers all due at once, would otherwise let queued work write first. So writers ask
+ * `leaseValidUntil()`, the last renewal plus renewDeadline by the local clock, before every
+ * write, and abort a write not completed by then.
  */
 export class LeaderElector {
   private readonly options: Required<LeaderElectionOptions>;
-  private observed?: { record: string; at: number };
+  private observed?: { record: string; at: number; durationMs: number };
+  /** The last Lease read was held by another replica. */
+  private otherHolds = false;
   private leading = false;
   private stopped = false;
   private lastRenew = 0;
   private timer?: NodeJS.Timeout;
+  private deadlineTimer?: NodeJS.Timeout;
 
   constructor(options: LeaderElectionOptions) {
     this.options = {
@@ -56,6 +63,20 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /**
+   * Whether this replica may write now: it leads and renewed the Lease less than renewDeadline
+   * ago by its own clock. False from the moment the deadline passes, even before the renewal
+   * loop notices (its timer may not have run yet).
+   */
+  holdsLease(now = Date.now()): boolean {
+    return now < this.leaseValidUntil();
+  }
+
+  /** Until when (epoch ms, local clock) this replica may write: the last renewal plus renewDeadline. */
+  leaseValidUntil(): number {
+    return this.leading && !this.stopped ? this.lastRenew + this.options.renewDeadlineMs : -Infinity;
+  }
+
   start(): void {
     void this.tick();
   }
@@ -67,6 +88,7 @@ export class LeaderElector {
   async stop({ release = true } = {}): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     if (this.leading && !release) {
       this.leading = false;
       return;
@@ -96,15 +118,39 @@ export class LeaderElector {
         });
         this.options.onStartedLeading();
       }
-    } else if (this.leading && Date.now() - this.lastRenew > this.options.renewDeadlineMs) {
-      this.leading = false;
-      this.options.logger.warn('lost leadership', {
-        lease: `${this.options.namespace}/${this.options.name}`,
-      });
-      this.options.onStoppedLeading();
+      // Step down at the deadline even if the next renewal hangs.
+      if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = setTimeout(() => this.checkDeadline(), this.options.renewDeadlineMs + 1);
+      this.deadlineTimer.unref();
+    } else {
+      this.checkDeadline();
     }
-    this.timer = setTimeout(() => void this.tick(), this.options.retryPeriodMs);
+    this.timer = setTimeout(() => void this.tick(), this.nextAttemptInMs());
     this.timer.unref();
+  }
+
+  /**
+   * The retry period; but a follower watching another's Lease comes back right when that
+   * Lease would expire if it sees no renewal meanwhile, instead of up to a retry period later
+   * (a crashed leader is then replaced one retry period sooner).
+   */
+  private nextAttemptInMs(): number {
+    const { retryPeriodMs } = this.options;
+    if (this.leading || !this.observed || !this.otherHolds) return retryPeriodMs;
+    const expiresIn = this.observed.at + this.observed.durationMs + 1 - Date.now();
+    return Math.max(10, Math.min(retryPeriodMs, expiresIn));
+  }
+
+  /** A leader past its renew deadline steps down (once). */
+  private checkDeadline(): void {
+    if (!this.leading || this.stopped || this.holdsLease()) return;
+    this.leading = false;
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.options.logger.warn('lost leadership', {
+      lease: `${this.options.namespace}/${this.options.name}`,
+      sinceRenewalMs: Date.now() - this.lastRenew,
+    });
+    this.options.onStoppedLeading();
   }
 
   private get path(): string {
@@ -116,10 +162,13 @@ export class LeaderElector {
     const stamp = new Date(now).toISOString().replace('Z', '000Z'); // MicroTime
     let lease: Lease;
     try {
-      lease = await this.options.http.request<Lease>('GET', `${this.path}/${this.options.name}`);
+      lease = await this.options.http.request<Lease>('GET', `${this.path}/${this.options.name}`, {
+        signal: this.timeout(),
+      });
     } catch (error) {
       if (!isNotFound(error)) throw error;
       await this.options.http.request('POST', this.path, {
+        signal: this.timeout(),
         body: {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
@@ -136,10 +185,12 @@ export class LeaderElector {
       return true;
     }
     const record = JSON.stringify(lease.spec);
-    if (this.observed?.record !== record) this.observed = { record, at: now };
+    const durationMs = (lease.spec.leaseDurationSeconds ?? 15) * 1000;
+    if (this.observed?.record !== record) this.observed = { record, at: now, durationMs };
     const holder = lease.spec.holderIdentity;
-    const heldByOther = holder && holder !== identity;
-    const expired = now > this.observed.at + (lease.spec.leaseDurationSeconds ?? 15) * 1000;
+    const heldByOther = Boolean(holder && holder !== identity);
+    this.otherHolds = heldByOther;
+    const expired = now > this.observed.at + durationMs;
     if (heldByOther && !expired) return false;
     const spec = {
       holderIdentity: identity,
@@ -150,6 +201,7 @@ export class LeaderElector {
     };
     try {
       await this.options.http.request('PUT', `${this.path}/${this.options.name}`, {
+        signal: this.timeout(),
         body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec },
       });
     } catch (error) {
@@ -157,6 +209,11 @@ export class LeaderElector {
       throw error;
     }
     return true;
+  }
+
+  /** No Lease call outlives the renew deadline (client-go bounds its renewals the same way). */
+  private timeout(): AbortSignal {
+    return AbortSignal.timeout(this.options.renewDeadlineMs);
   }
 
   private async release(): Promise<void> {

@@ -19,6 +19,7 @@ import {
   checkSize,
   findQueries,
   remoteRequests,
+  tornKeys,
   validateBindingSpec,
   type AssembledData,
 } from '../data/binding-data.ts';
@@ -348,7 +349,13 @@ export class SecretBindingReconciler {
     return store;
   }
 
-  /** Reads the remote values and builds the Secret data; found secrets outside allowedKeys are left out. */
+  /**
+   * Reads the remote values and builds the Secret data; found secrets outside allowedKeys are
+   * left out. A fetch that saw one remote secret at two versions (a read and a listing on either
+   * side of a rotation, or one of them from the shared cache) is never assembled: it is read
+   * again past the caches, and after a few torn reads it fails as a transient error, keeping
+   * the last good Secret. A Secret is always written from one version of each remote secret.
+   */
   private async fetch(
     binding: SecretBinding,
     handle: StoreHandle,
@@ -356,17 +363,40 @@ export class SecretBindingReconciler {
     allowedKeys?: string[],
   ): Promise<AssembledData> {
     const queries = findQueries(binding.spec);
-    const [outcomes, found] = await Promise.all([
-      this.deps.fetcher.read(handle, remoteRequests(binding.spec), notOlderThan),
-      Promise.all(queries.map(({ query }) => this.deps.fetcher.find(handle, query, notOlderThan))),
-    ]);
-    const values = new Map();
-    for (const [id, outcome] of outcomes) {
-      if (outcome instanceof ProviderError) throw outcome;
-      values.set(id, outcome);
+    const requests = remoteRequests(binding.spec);
+    for (let attempt = 1; ; attempt++) {
+      const [outcomes, found] = await Promise.all([
+        this.deps.fetcher.read(handle, requests, notOlderThan),
+        Promise.all(queries.map(({ query }) => this.deps.fetcher.find(handle, query, notOlderThan))),
+      ]);
+      const values = new Map();
+      for (const [id, outcome] of outcomes) {
+        if (outcome instanceof ProviderError) throw outcome;
+        values.set(id, outcome);
+      }
+      const allowedFound = found.map((list) => list.filter((value) => allowedKey(allowedKeys, value.key)));
+      const torn = tornKeys(requests, outcomes, allowedFound);
+      if (torn.length === 0) {
+        return assembleData(
+          binding.spec,
+          values,
+          new Map(queries.map(({ id }, i) => [id, allowedFound[i]!])),
+        );
+      }
+      const keys = torn.map((k) => `"${k}"`).join(', ');
+      if (attempt >= MAX_TORN_READS) {
+        throw new ProviderError(
+          'Unavailable',
+          `remote secret ${keys} changed while it was being read (${attempt} times); reading again later`,
+        );
+      }
+      this.deps.logger.debug('remote secret changed between reads; reading again', {
+        binding: objectKey(binding.metadata),
+        keys: torn,
+      });
+      // Newer than anything cached or read so far.
+      notOlderThan = this.deps.clock.now() + 1;
     }
-    const allowedFound = found.map((list) => list.filter((value) => allowedKey(allowedKeys, value.key)));
-    return assembleData(binding.spec, values, new Map(queries.map(({ id }, i) => [id, allowedFound[i]!])));
   }
 
   /**
@@ -646,6 +676,9 @@ export class SecretBindingReconciler {
     });
   }
 }
+
+/** Reads of one fetch that may see a remote secret change before the reconcile gives up for now. */
+const MAX_TORN_READS = 3;
 
 /** Renewal at 2/3 of the issue's actual lifetime (generated credentials may shorten it). */
 function renewalOf(issue: Issue): number {

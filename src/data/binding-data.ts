@@ -38,6 +38,33 @@ export function remoteRequests(spec: SecretBindingSpec): RemoteRequest[] {
   return [...requests.values()];
 }
 
+/**
+ * Remote secrets the binding saw at two different versions in one fetch: a read and a
+ * listing (dataFrom.find) of the same secret, or two listings, answered before and after a
+ * rotation in the store (or one of them from the shared cache). Assembling such a fetch would
+ * write a Secret mixing old and new keys. Reads that ask for a version are left out: they
+ * are meant to differ.
+ */
+export function tornKeys(
+  requests: RemoteRequest[],
+  read: Map<string, RemoteValue | Error>,
+  found: RemoteValue[][],
+): string[] {
+  const versions = new Map<string, Set<string>>();
+  const note = (value: RemoteValue) => {
+    if (value.versionId === undefined) return;
+    let set = versions.get(value.key);
+    if (!set) versions.set(value.key, (set = new Set()));
+    set.add(value.versionId);
+  };
+  for (const request of requests) {
+    const value = read.get(requestId(request));
+    if (!request.version && value && !(value instanceof Error)) note(value);
+  }
+  for (const list of found) list.forEach(note);
+  return [...versions].filter(([, set]) => set.size > 1).map(([key]) => key);
+}
+
 export interface AssembledData {
   data: Record<string, Buffer>;
   sources: SourceVersion[];

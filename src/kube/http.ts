@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import { fetch, getGlobalDispatcher, request as undiciRequest, type Dispatcher, type Response } from 'undici';
 
 /** A failed Kubernetes API call: the HTTP status and the API's own reason and message. */
 export class KubeApiError extends Error {
@@ -12,6 +12,17 @@ export class KubeApiError extends Error {
     this.name = 'KubeApiError';
     this.status = status;
     this.reason = reason;
+  }
+}
+
+/**
+ * A write refused before it was sent: this replica no longer holds the leader Lease (see
+ * LeaderElector.leaseValidUntil). Carries no status: nothing reached the API server.
+ */
+export class NotLeaderError extends Error {
+  constructor(method: string) {
+    super(`${method} refused: this replica does not hold the leader Lease`);
+    this.name = 'NotLeaderError';
   }
 }
 
@@ -46,9 +57,19 @@ export interface RequestOptions {
 export class KubeHttp {
   private readonly kubeConfig: KubeConfig;
   private readonly server: string;
+  private readonly writableUntil?: () => number;
 
-  constructor(kubeConfig: KubeConfig) {
+  /**
+   * `writableUntil`, when given, is asked right before every request that is not a GET: the
+   * time (epoch ms) until which this client may write. Past it the request is refused with
+   * NotLeaderError; before it the request is aborted if it has not completed by then, so that
+   * a write decided in time cannot go out later (a process paused while it was connecting
+   * wakes with its timers first: the abort runs before the request could be sent).
+   * The reconcilers' writes of a leader-elected replica: see LeaderElector.leaseValidUntil.
+   */
+  constructor(kubeConfig: KubeConfig, options: { writableUntil?: () => number } = {}) {
     this.kubeConfig = kubeConfig;
+    this.writableUntil = options.writableUntil;
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/$/, '');
@@ -93,7 +114,11 @@ export class KubeHttp {
     if (streamError && !signal.aborted) throw streamError;
   }
 
-  private async send(method: keyof typeof HttpMethod, path: string, options: RequestOptions) {
+  private async send(
+    method: keyof typeof HttpMethod,
+    path: string,
+    options: RequestOptions,
+  ): Promise<Pick<Response, 'ok' | 'status' | 'text' | 'body'>> {
     const url = new URL(this.server + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
@@ -106,7 +131,40 @@ export class KubeHttp {
       headers['content-type'] = options.contentType ?? 'application/json';
       body = JSON.stringify(options.body);
     }
-    return fetch(url, { method, headers, body, dispatcher: context.getDispatcher(), signal: options.signal });
+    // Checked last, after every await, so that nothing can pass between the check and the send.
+    let signal = options.signal;
+    let dispatcher: Dispatcher | undefined = context.getDispatcher();
+    if (method !== 'GET' && this.writableUntil) {
+      const writableUntil = this.writableUntil;
+      const left = writableUntil() - Date.now();
+      if (!(left > 0)) throw new NotLeaderError(method);
+      if (Number.isFinite(left)) {
+        const deadline = AbortSignal.timeout(Math.ceil(left));
+        signal = signal ? AbortSignal.any([signal, deadline]) : deadline;
+      }
+      // And once more right before the first byte goes out: a request can wait for a
+      // connection (a TLS handshake) through a pause of the whole process, and a process woken
+      // from SIGSTOP handles its sockets before its timers.
+      dispatcher = (dispatcher ?? getGlobalDispatcher()).compose((dispatch) => (opts, handler) => {
+        const start = handler.onRequestStart?.bind(handler);
+        handler.onRequestStart = (controller, ctx) => {
+          if (writableUntil() <= Date.now()) return controller.abort(new NotLeaderError(method));
+          return start?.(controller, ctx);
+        };
+        return dispatch(opts, handler);
+      });
+    }
+    if (method === 'GET') return fetch(url, { method, headers, body, dispatcher, signal });
+    // Writes go out in one piece: fetch streams a body after its headers, so a process paused
+    // in between would send the rest (and the API server apply it) once it wakes up, whatever
+    // it checked before. undici's request() writes headers and a string body in one go.
+    const response = await undiciRequest(url, { method, headers, body, dispatcher, signal });
+    return {
+      ok: response.statusCode >= 200 && response.statusCode < 300,
+      status: response.statusCode,
+      text: () => response.body.text(),
+      body: null,
+    };
   }
 }
 

@@ -533,7 +533,7 @@ test('with shards: auto the chart grants what shard membership needs, and the op
   expect(env(rendered('auto'))).toEqual(
     expect.arrayContaining([
       { name: 'MLSECRETS_SHARDS', value: 'auto' },
-      { name: 'MLSECRETS_SHARD_LEASE_DURATION', value: '15' },
+      { name: 'MLSECRETS_SHARD_LEASE_DURATION', value: '15s' },
     ]),
   );
   expect(leaseVerbs(rendered('auto')).sort()).toEqual(['create', 'delete', 'get', 'list', 'update']);

@@ -155,8 +155,10 @@ test(
           logDir,
           args: [
             '--shards=auto',
+            // As the chart runs it: leader election on, which shards=auto must override.
+            '--leader-elect=true',
             `--instance=${instance}`,
-            `--shard-lease-duration=${LEASE_SECONDS}`,
+            `--shard-lease-duration=${LEASE_SECONDS}s`,
             `--operator-namespace=${operatorNamespace}`,
             '--workers=8',
           ],

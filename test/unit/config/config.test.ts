@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { FLAGS, loadConfig, parseAddress } from '../../../src/config/config.ts';
 
 const HOST = 'node-1';
@@ -31,6 +33,9 @@ describe('loadConfig', () => {
       auditLog: 'stdout',
       leaderElect: true,
       leaderElectionId: 'mlsecrets-leader',
+      leaderElectionLeaseDurationMs: 10_000,
+      leaderElectionRenewDeadlineMs: 7_000,
+      leaderElectionRetryPeriodMs: 2_000,
       shards: 'off',
       shardLeaseDurationMs: 15_000,
     });
@@ -53,7 +58,7 @@ describe('loadConfig', () => {
         MLSECRETS_WEBHOOK_FAILURE_POLICY: 'Fail',
         MLSECRETS_WORKLOAD_KINDS: 'Job, PyTorchJob',
         MLSECRETS_SHARDS: 'auto',
-        MLSECRETS_SHARD_LEASE_DURATION: '5',
+        MLSECRETS_SHARD_LEASE_DURATION: '5s',
       },
       HOST,
     );
@@ -75,6 +80,9 @@ describe('loadConfig', () => {
       auditLog: 'stdout',
       leaderElect: true,
       leaderElectionId: 'mlsecrets-leader',
+      leaderElectionLeaseDurationMs: 10_000,
+      leaderElectionRenewDeadlineMs: 7_000,
+      leaderElectionRetryPeriodMs: 2_000,
       shards: 'auto',
       shardLeaseDurationMs: 5_000,
     });
@@ -84,7 +92,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig([`--shards=${value}`], {}, HOST)).toThrow(/--shards/);
   });
 
-  test.each(['0', '1.5', 'soon', '3601'])('shard lease duration %j is rejected', (value) => {
+  test.each(['0s', '1500ms', 'soon', '2h', '15'])('shard lease duration %j is rejected', (value) => {
     expect(() => loadConfig([`--shard-lease-duration=${value}`], {}, HOST)).toThrow(/--shard-lease-duration/);
   });
 
@@ -170,6 +178,46 @@ describe('parseAddress', () => {
     expect(() => parseAddress('8080', 'metrics-addr')).toThrow('--metrics-addr must look like');
     expect(() => parseAddress(':65536', 'x')).toThrow('":65536"');
     expect(() => parseAddress('host:', 'x')).toThrow();
+  });
+});
+
+describe('leader election timings', () => {
+  test('durations from flags or the environment', () => {
+    const config = loadConfig(
+      ['--leader-election-lease-duration=4s', '--leader-election-renew-deadline=3s'],
+      { MLSECRETS_LEADER_ELECTION_RETRY_PERIOD: '500ms' },
+      HOST,
+    );
+    expect(config.leaderElectionLeaseDurationMs).toBe(4_000);
+    expect(config.leaderElectionRenewDeadlineMs).toBe(3_000);
+    expect(config.leaderElectionRetryPeriodMs).toBe(500);
+  });
+
+  test.each([
+    [['--leader-election-lease-duration=10'], /--leader-election-lease-duration must be a duration/],
+    [['--leader-election-retry-period=50ms'], /at least 100ms/],
+    [
+      ['--leader-election-renew-deadline=10s'],
+      /renew-deadline must be less than --leader-election-lease-duration/,
+    ],
+    [
+      ['--leader-election-retry-period=7s'],
+      /retry-period must be less than --leader-election-renew-deadline/,
+    ],
+  ])('%s is rejected', (flags, message) => {
+    expect(() => loadConfig(flags, {}, HOST)).toThrow(message);
+  });
+});
+
+describe('README flag table', () => {
+  test('lists every flag with its environment variable, and no other', () => {
+    const readme = fs.readFileSync(path.join(import.meta.dirname, '..', '..', '..', 'README.md'), 'utf8');
+    const rows = [...readme.matchAll(/^\| `--([a-z-]+)` +\| `([A-Z_]+)` +\|/gm)].map((m) => [m[1], m[2]]);
+    expect(rows.sort()).toEqual(
+      Object.entries(FLAGS)
+        .map(([name, flag]) => [name, flag.env])
+        .sort(),
+    );
   });
 });
 

@@ -27,6 +27,7 @@ import type { SecretObject, SecretWriter, StatusWriter } from '../../../src/kube
 import { createLogger } from '../../../src/observability/logger.ts';
 import {
   ProviderError,
+  type FindQuery,
   type RemoteRequest,
   type RemoteValue,
   type SecretsProvider,
@@ -81,6 +82,26 @@ class FakeProvider implements SecretsProvider {
       if (entry.value instanceof ProviderError) return entry.value;
       return { key: r.key, value: Buffer.from(entry.value, 'utf8'), versionId: `v${entry.version}` };
     });
+  }
+
+  /** Called after each listing has been answered (a test rotates a value there). */
+  afterFind?: () => void;
+  readonly finds: FindQuery[] = [];
+
+  /** dataFrom.find: every value whose key matches the name regexp, at its current version. */
+  async find(query: FindQuery, onCall: (operation: string) => void): Promise<RemoteValue[]> {
+    this.finds.push(query);
+    onCall('ListSecrets');
+    const pattern = new RegExp(query.nameRegexp ?? '.*');
+    const out = [...this.values]
+      .filter(([key, entry]) => pattern.test(key) && typeof entry.value === 'string')
+      .map(([key, entry]) => ({
+        key,
+        value: Buffer.from(entry.value as string, 'utf8'),
+        versionId: `v${entry.version}`,
+      }));
+    this.afterFind?.();
+    return out;
   }
 
   async validate(): Promise<void> {}
@@ -730,6 +751,50 @@ describe('SecretBindingReconciler: drift', () => {
     ]);
     expect(h.secret()!.metadata.annotations![EXPIRES_AT_ANNOTATION]).toBe('2025-01-01T01:01:00Z');
     expect(h.provider.calls).toHaveLength(1);
+  });
+});
+
+describe('SecretBindingReconciler: one version of each remote secret', () => {
+  // A read and a listing of the same remote secret, on either side of a rotation in the store.
+  const tornSpec = (): SecretBindingSpec => ({
+    storeRef: { kind: 'ClusterSecretStore', name: 'aws-ml' },
+    data: [{ secretKey: 'TOKEN', remoteRef: { key: 'ml/rotating', property: 'token' } }],
+    dataFrom: [{ find: { name: { regexp: '^ml/rotating$' } } }],
+    lifetime: { ttl: '1h', refreshInterval: '15m' },
+  });
+
+  test('a listing and a read that saw different versions are read again; the Secret is whole', async () => {
+    const h = setup({ spec: tornSpec(), seed: false });
+    h.provider.setJson('ml/rotating', { token: 'PLANTED-v1' });
+    // The listing answers with version 1, then the store rotates before the read is answered.
+    h.provider.afterFind = () => {
+      h.provider.afterFind = undefined;
+      h.provider.setJson('ml/rotating', { token: 'PLANTED-v2' });
+    };
+    await h.reconcile();
+    expect(decoded(h.secret())).toEqual({ TOKEN: 'PLANTED-v2', ml_rotating: '{"token":"PLANTED-v2"}' });
+    expect(h.cluster.applies).toHaveLength(1);
+    expect(h.provider.finds).toHaveLength(2);
+    expect(condition(h, 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  test('a remote secret that keeps changing between reads fails for now, writing nothing mixed', async () => {
+    const h = setup({ spec: tornSpec(), seed: false });
+    h.provider.setJson('ml/rotating', { token: 'PLANTED-v1' });
+    let version = 1;
+    h.provider.afterFind = () => h.provider.setJson('ml/rotating', { token: `PLANTED-v${++version}` });
+    const error = await rejection(h.reconcile());
+    expect(error).toBeInstanceOf(RetryLater);
+    expect(h.cluster.applies).toHaveLength(0);
+    expect(h.provider.finds).toHaveLength(3);
+    expect(condition(h, 'Ready')).toMatchObject({ status: 'False', reason: 'ProviderUnavailable' });
+    expect(condition(h, 'Ready')!.message).toContain('"ml/rotating" changed while it was being read');
+
+    // The store settles: the next attempt syncs.
+    h.provider.afterFind = undefined;
+    h.clock.advance(10_000);
+    await h.reconcile();
+    expect(decoded(h.secret()).TOKEN).toBe(`PLANTED-v${version}`);
   });
 });
 

@@ -4,6 +4,7 @@ import {
   MAX_SECRET_DATA_BYTES,
   remoteRequests,
   requestId,
+  tornKeys,
   validateBindingSpec,
 } from '../../../src/data/binding-data.ts';
 import { DataError } from '../../../src/data/properties.ts';
@@ -296,5 +297,33 @@ describe('assembleData', () => {
     expect(() =>
       assembleData(spec({ data: [{ secretKey: 'A', remoteRef: { key: 'missing' } }] }), new Map()),
     ).toThrow(/internal: remote value "missing" was not fetched/);
+  });
+});
+
+describe('tornKeys', () => {
+  const value = (key: string, versionId?: string): RemoteValue => ({
+    key,
+    value: Buffer.from('x'),
+    versionId,
+  });
+  const reads = (...values: RemoteValue[]) => new Map(values.map((v) => [requestId({ key: v.key }), v]));
+
+  test('a read and a listing of one secret at different versions are torn', () => {
+    expect(tornKeys([{ key: 'a' }], reads(value('a', '1')), [[value('a', '2'), value('b', '7')]])).toEqual([
+      'a',
+    ]);
+  });
+
+  test('two listings that disagree are torn; agreeing ones are not', () => {
+    expect(tornKeys([], new Map(), [[value('a', '1')], [value('a', '2')]])).toEqual(['a']);
+    expect(tornKeys([], new Map(), [[value('a', '1')], [value('a', '1')]])).toEqual([]);
+  });
+
+  test('reads pinned to a version, errors and values without a version id are left out', () => {
+    const pinned = new Map([[requestId({ key: 'a', version: 'AWSPREVIOUS' }), value('a', '1')]]);
+    expect(tornKeys([{ key: 'a', version: 'AWSPREVIOUS' }], pinned, [[value('a', '2')]])).toEqual([]);
+    const failed = new Map([[requestId({ key: 'a' }), new Error('down')]]);
+    expect(tornKeys([{ key: 'a' }], failed, [[value('a', '2')]])).toEqual([]);
+    expect(tornKeys([{ key: 'a' }], reads(value('a')), [[value('a', '2')]])).toEqual([]);
   });
 });

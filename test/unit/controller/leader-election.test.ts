@@ -1,0 +1,140 @@
+// The leader's own clock decides when it must stop writing: holdsLease() turns false as soon as
+// renewDeadline has passed since the last renewal, without waiting for a hung renewal or for
+// the renewal loop's timer (a process paused by SIGSTOP wakes with every timer due at once).
+import { KubeApiError, type KubeHttp } from '../../../src/kube/http.ts';
+import { LeaderElector } from '../../../src/controller/leader-election.ts';
+import { silentLogger } from '../../../src/observability/logger.ts';
+
+/** One Lease in memory; `hang` makes every later request wait forever (an API that stopped answering). */
+class FakeLeaseApi {
+  lease?: {
+    metadata: { name: string; namespace: string; resourceVersion: string };
+    spec: Record<string, unknown>;
+  };
+  hang = false;
+  version = 0;
+
+  async request<T>(
+    method: string,
+    _path: string,
+    options: { body?: { spec: Record<string, unknown> } } = {},
+  ) {
+    if (this.hang) return new Promise<T>(() => undefined);
+    if (method === 'GET') {
+      if (!this.lease) throw new KubeApiError(404, 'NotFound', 'not found');
+      return structuredClone(this.lease) as T;
+    }
+    this.lease = {
+      metadata: { name: 'lease', namespace: 'ns', resourceVersion: String(++this.version) },
+      spec: options.body!.spec,
+    };
+    return this.lease as T;
+  }
+}
+
+const jest = import.meta.jest;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function elector(api: FakeLeaseApi, events: string[]) {
+  return new LeaderElector({
+    http: api as unknown as KubeHttp,
+    logger: silentLogger(),
+    namespace: 'ns',
+    name: 'lease',
+    identity: 'me',
+    leaseDurationMs: 600,
+    renewDeadlineMs: 400,
+    retryPeriodMs: 50,
+    onStartedLeading: () => events.push('started'),
+    onStoppedLeading: () => events.push('stopped'),
+  });
+}
+
+let running: LeaderElector | undefined;
+afterEach(async () => {
+  jest.restoreAllMocks();
+  await running?.stop({ release: false });
+  running = undefined;
+});
+
+async function leading(api: FakeLeaseApi, events: string[]): Promise<LeaderElector> {
+  running = elector(api, events);
+  running.start();
+  for (let i = 0; i < 100 && !running.holdsLease(); i++) await sleep(10);
+  expect(running.holdsLease()).toBe(true);
+  return running;
+}
+
+test('a leader whose renewal hangs stops holding the lease at the renew deadline, and steps down then', async () => {
+  const api = new FakeLeaseApi();
+  const events: string[] = [];
+  const leader = await leading(api, events);
+  api.hang = true;
+  const hungAt = Date.now();
+  while (leader.holdsLease()) await sleep(5);
+  // At most renewDeadline after the last renewal, which was before the hang.
+  expect(Date.now() - hungAt).toBeLessThan(400 + 100);
+  // The step-down does not wait for the hung request either.
+  for (let i = 0; i < 50 && !events.includes('stopped'); i++) await sleep(10);
+  expect(events).toEqual(['started', 'stopped']);
+  expect(leader.isLeader).toBe(false);
+});
+
+test('after a pause longer than the renew deadline, holdsLease is false before any timer has run', async () => {
+  const api = new FakeLeaseApi();
+  const events: string[] = [];
+  const leader = await leading(api, events);
+  // The process wakes up 10 s later: the clock has moved, no timer has fired yet.
+  const woke = Date.now() + 10_000;
+  jest.spyOn(Date, 'now').mockReturnValue(woke);
+  expect(leader.holdsLease()).toBe(false);
+  expect(leader.isLeader).toBe(true); // the renewal loop has not noticed yet; writers must not care
+});
+
+test('a leader that keeps renewing keeps holding the lease', async () => {
+  const api = new FakeLeaseApi();
+  const events: string[] = [];
+  const leader = await leading(api, events);
+  await sleep(1_000);
+  expect(leader.holdsLease()).toBe(true);
+  expect(events).toEqual(['started']);
+});
+
+test('a stopped elector holds no lease', async () => {
+  const api = new FakeLeaseApi();
+  const leader = await leading(api, []);
+  await leader.stop();
+  expect(leader.holdsLease()).toBe(false);
+  expect(api.lease?.spec.holderIdentity).toBe('');
+});
+
+test('a follower takes over a Lease no longer renewed right when it expires, not a retry period later', async () => {
+  const api = new FakeLeaseApi();
+  // Held by another replica that has just renewed it, and then died.
+  api.lease = {
+    metadata: { name: 'lease', namespace: 'ns', resourceVersion: '1' },
+    spec: { holderIdentity: 'other', leaseDurationSeconds: 1, renewTime: new Date().toISOString() },
+  };
+  const events: string[] = [];
+  running = new LeaderElector({
+    http: api as unknown as KubeHttp,
+    logger: silentLogger(),
+    namespace: 'ns',
+    name: 'lease',
+    identity: 'me',
+    leaseDurationMs: 1_000,
+    renewDeadlineMs: 900,
+    retryPeriodMs: 800,
+    onStartedLeading: () => events.push('started'),
+    onStoppedLeading: () => events.push('stopped'),
+  });
+  const start = Date.now();
+  running.start();
+  while (!running.isLeader && Date.now() - start < 5_000) await sleep(5);
+  const took = Date.now() - start;
+  // Ticks at 0, 800 and 1600 ms would take it at 1600 ms; it comes back at 1000 ms instead.
+  expect(took).toBeGreaterThanOrEqual(1_000);
+  expect(took).toBeLessThan(1_400);
+  expect(api.lease?.spec.holderIdentity).toBe('me');
+  expect(events).toEqual(['started']);
+});
