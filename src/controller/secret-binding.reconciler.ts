@@ -92,6 +92,11 @@ export interface SecretBindingReconcilerDeps {
   projectedPods?(namespace: string, bindingName: string): number;
   /** Counts provider calls made outside the fetch layer (rotation, generators) for the metrics. */
   onProviderCall?: (handle: StoreHandle, operation: string) => void;
+  /**
+   * Told when a binding syncs again after its store was unavailable or throttling: the store is
+   * back, and the other bindings backing off from the same outage need not wait out their backoff.
+   */
+  onStoreRecovered?(binding: SecretBinding): void;
 }
 
 /** Why a Secret is (re)written, and the Event that says so. */
@@ -263,6 +268,7 @@ export class SecretBindingReconciler {
     }
     const status = this.readyStatus(binding, lifetime, name, issue, assembled, dataWritten, now);
     await this.writeStatus(binding, status);
+    if (failedForOutage(binding)) this.deps.onStoreRecovered?.(binding);
     if (cause.event) {
       this.event(binding, 'Normal', cause.event, cause.message, status.sources);
     } else if (drift) {
@@ -645,6 +651,18 @@ export class SecretBindingReconciler {
       ...(sources ? { sources: sources.map((x) => ({ key: x.key ?? '', versionId: x.versionId })) } : {}),
     });
   }
+}
+
+/** The store failures that say nothing of the binding itself: the store is down or throttling. */
+const OUTAGE_REASONS: ReadonlySet<string> = new Set([
+  ConditionReason.ProviderUnavailable,
+  ConditionReason.Throttled,
+]);
+
+/** Whether the binding's last sync failed because its store was unavailable or throttling. */
+export function failedForOutage(binding: SecretBinding): boolean {
+  const synced = findCondition(binding.status?.conditions, 'Synced');
+  return synced?.status === 'False' && OUTAGE_REASONS.has(synced.reason ?? '');
 }
 
 /** Renewal at 2/3 of the issue's actual lifetime (generated credentials may shorten it). */

@@ -217,6 +217,8 @@ interface Harness {
   events: RecordedEvent[];
   logs: string[];
   hasher: DataHasher;
+  /** Bindings the reconciler reported as synced again after their store's outage. */
+  recovered: string[];
   reconciler: SecretBindingReconciler;
   reconcile(key?: string): Promise<ReconcileResult>;
   /** A new reconciler over the same cluster and store, as after an operator restart. */
@@ -307,6 +309,7 @@ function setup(
     handleFor: async () => handle,
   };
   const hasher = new DataHasher(HASH_KEY);
+  const recovered: string[] = [];
   const build = () =>
     new SecretBindingReconciler({
       clock,
@@ -331,6 +334,7 @@ function setup(
       status,
       events: events_,
       hasher,
+      onStoreRecovered: (b) => recovered.push(`${b.metadata.namespace}/${b.metadata.name}`),
     });
   const harness: Harness = {
     clock,
@@ -341,6 +345,7 @@ function setup(
     events,
     logs,
     hasher,
+    recovered,
     reconciler: build(),
     reconcile: (key = KEY) => harness.reconciler.reconcile(key),
     restart: () => {
@@ -976,6 +981,43 @@ describe('SecretBindingReconciler: outage and expiry', () => {
     expect(h.cluster.applies).toHaveLength(1);
     expect(h.secret()!.metadata.annotations![ISSUED_AT_ANNOTATION]).toBe('2025-01-01T00:01:00Z');
     expect(h.events.map((e) => e.reason)).toEqual(['Synced', 'ProviderError']);
+  });
+
+  // Bug found by the provider-outage fault test: each binding waited out its own backoff after
+  // the store came back (a minute or more after a minute of outage), so an onExpiry: Delete
+  // Secret stayed deleted that long though its neighbours had recovered. The first binding to
+  // sync again now says so, and the manager retries the others of the store at once.
+  test('the first sync after an outage reports the store recovered; routine syncs and other failures do not', async () => {
+    const h = await syncedThenOutage();
+    expect(h.recovered).toEqual([]);
+    h.clock.advance(15 * MIN);
+    await rejection(h.reconcile());
+    h.provider.throwing = undefined;
+    h.clock.advance(MIN);
+    await h.reconcile();
+    expect(h.recovered).toEqual([KEY]);
+    h.clock.advance(15 * MIN);
+    await h.reconcile();
+    expect(h.recovered).toEqual([KEY]); // once per recovery
+    // A failure of the binding's own (a missing key) is not an outage of the store.
+    h.provider.set('ml/wandb', new ProviderError('NotFound', 'remote key "ml/wandb" was not found'));
+    h.clock.advance(15 * MIN);
+    await rejection(h.reconcile());
+    h.provider.set('ml/wandb', 'wandb-PLANTED-key-2');
+    h.clock.advance(MIN);
+    await h.reconcile();
+    expect(h.recovered).toEqual([KEY]);
+  });
+
+  test('throttling counts as an outage too', async () => {
+    const h = await syncedThenOutage();
+    h.provider.throwing = new ProviderError('Throttled', 'the store throttled the read');
+    h.clock.advance(15 * MIN);
+    await rejection(h.reconcile());
+    h.provider.throwing = undefined;
+    h.clock.advance(MIN);
+    await h.reconcile();
+    expect(h.recovered).toEqual([KEY]);
   });
 
   // Contract (DESIGN.md §2): DriftCorrected is for a Secret "changed or deleted by hand". A Secret
