@@ -42,7 +42,12 @@ test('pass forwards, and every request is logged with its operation and status',
   const from = Date.now();
   expect(await read()).toBe('ok');
   expect(proxy.between(from, Date.now() + 1)).toEqual([
-    expect.objectContaining({ operation: 'secretsmanager.GetSecretValue', mode: 'pass', outcome: 200 }),
+    expect.objectContaining({
+      operation: 'secretsmanager.GetSecretValue',
+      keys: ['ml/token'],
+      mode: 'pass',
+      outcome: 200,
+    }),
   ]);
 });
 

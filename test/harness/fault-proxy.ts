@@ -24,6 +24,8 @@ export interface ProxyRecord {
   at: number;
   /** `X-Amz-Target` (JSON protocol, e.g. `secretsmanager.BatchGetSecretValue`) or `Action=` (query protocol). */
   operation: string;
+  /** The remote keys (names, never values) the request names: SecretId(List), Name(s). */
+  keys: string[];
   mode: FaultMode['kind'];
   /** The status answered, or what happened instead. */
   outcome: number | 'reset' | 'blackholed' | 'upstream-down';
@@ -64,6 +66,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       const record: ProxyRecord = {
         at: Date.now(),
         operation: operationOf(req, body),
+        keys: keysOf(body),
         mode: mode.kind,
         outcome: 0,
       };
@@ -146,6 +149,17 @@ export function operationOf(req: http.IncomingMessage, body: Buffer): string {
   if (typeof target === 'string') return target;
   const action = /(?:^|&)Action=([A-Za-z]+)/.exec(body.toString('utf8'))?.[1];
   return action ? `query.${action}` : `${req.method} ${req.url}`;
+}
+
+/** The keys a JSON-protocol request names (Secrets Manager's SecretId(List), SSM's Name(s)). */
+export function keysOf(body: Buffer): string[] {
+  try {
+    const input = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    const keys = [input.SecretId, input.SecretIdList, input.Name, input.Names].flat();
+    return keys.filter((k): k is string => typeof k === 'string');
+  } catch {
+    return [];
+  }
 }
 
 /**
