@@ -1,6 +1,7 @@
 // A fault test's own control plane with the CRDs installed and its namespaces created: fault
 // tests kill, pause or slow what they run on, so they never share it with another file.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,12 +36,11 @@ export async function startPrivateCluster(
   kc.loadFromFile(cp.kubeconfigPath);
   const c = clients(kc);
   const crds = path.join(repoRoot, 'crds');
-  execFileSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, 'apply', '-f', crds], { stdio: 'ignore' });
-  execFileSync(
-    'kubectl',
-    ['--kubeconfig', cp.kubeconfigPath, 'wait', '--for=condition=Established', '-f', crds],
-    { stdio: 'ignore' },
-  );
+  // Not execFileSync: a proxy of this process (etcdProxy) must keep serving meanwhile.
+  const kubectl = (...args: string[]) =>
+    promisify(execFile)('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args]);
+  await kubectl('apply', '-f', crds);
+  await kubectl('wait', '--for=condition=Established', '-f', crds);
   for (const name of [OPERATOR_NAMESPACE, ...namespaces])
     await c.core.createNamespace({ body: { metadata: { name } } });
   return {
