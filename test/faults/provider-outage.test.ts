@@ -236,6 +236,11 @@ async function outage(o: Outage, nextValue: string): Promise<void> {
   const outageSeconds = (backAt - downAt) / 1000;
   const calls = proxy.between(downAt, backAt);
   const perMinute = (calls.length * 60) / outageSeconds;
+  // Backoff shows in the rate: the second half of the outage sees fewer calls than the first.
+  const half = downAt + (backAt - downAt) / 2;
+  const [firstHalf, secondHalf] = [proxy.between(downAt, half), proxy.between(half, backAt)].map(
+    (list) => (list.length * 120) / outageSeconds,
+  );
   const bindings = [...Object.keys(steady), expiring.name];
   const failures = Object.fromEntries(bindings.map((name) => [name, failureTimes(name, downAt, backAt)]));
   const gaps = Object.fromEntries(bindings.map((name) => [name, gapsOf(failures[name]!)]));
@@ -263,7 +268,7 @@ async function outage(o: Outage, nextValue: string): Promise<void> {
   console.log(
     `[fault] provider ${o.label}: ${outageSeconds.toFixed(0)}s out (${((backAt - upAt) / 1000).toFixed(1)}s of it restarting); ` +
       `Ready=False (${o.reason}) after ${toNotReady.toFixed(1)}s (refresh ${REFRESH_S}s); ` +
-      `${calls.length} provider calls = ${perMinute.toFixed(1)}/min while out (the 20s before: ${((healthyCalls * 60) / 20).toFixed(1)}/min); ` +
+      `${calls.length} provider calls = ${perMinute.toFixed(1)}/min while out (${firstHalf!.toFixed(0)}/min in the first half, ${secondHalf!.toFixed(0)}/min in the second; the 20s before: ${((healthyCalls * 60) / 20).toFixed(1)}/min); ` +
       `retry gaps per binding (s): ${JSON.stringify(gaps, (_k, v: unknown) => (typeof v === 'number' ? Number(v.toFixed(1)) : v))}; ` +
       `retries of steady-a and steady-b up to ${spread.toFixed(1)}s apart (jitter); ` +
       `all recovered with the new value ${recovery.toFixed(1)}s after the store was back ${JSON.stringify(recoveredAfter)} (backoff then ≤ ${backoffNow.toFixed(0)}s); ` +
@@ -279,6 +284,7 @@ async function outage(o: Outage, nextValue: string): Promise<void> {
     expect(failures[name]!.length).toBeLessThanOrEqual(reconcileBound(outageSeconds));
   }
   expect(spread).toBeGreaterThan(0.2);
+  expect(secondHalf).toBeLessThan(firstHalf!);
   // Backoff: the gaps grow.
   expect(lastGap).toBeGreaterThanOrEqual(o.seconds / 8);
   expect(recovery).toBeLessThanOrEqual(backoffNow + REFRESH_S + 20);
