@@ -112,6 +112,12 @@ export class SecretBindingReconciler {
    * every binding re-reads once, and writes nothing when nothing changed).
    */
   private readonly synced = new Map<string, { epoch: number; generation?: number }>();
+  /**
+   * The issue of the last Secret each binding wrote (memory only, so nobody can forge it). A
+   * Secret that carries exactly it is ours even when the status or the cache does not show it
+   * yet, and is not taken for drift.
+   */
+  private readonly written = new Map<string, Issue>();
 
   constructor(deps: SecretBindingReconcilerDeps) {
     this.deps = deps;
@@ -121,6 +127,7 @@ export class SecretBindingReconciler {
     const binding = this.deps.getBinding(key);
     if (!binding) {
       this.synced.delete(key);
+      this.written.delete(key);
       await this.removeSecretsOf(key);
       return {};
     }
@@ -146,6 +153,12 @@ export class SecretBindingReconciler {
     const name = targetName(binding);
     const namespace = binding.metadata.namespace!;
     let existing = this.deps.getManagedSecret(namespace, name);
+    const ownWrite = this.written.get(key);
+    if (existing && ownWrite && !carries(existing, ownWrite)) {
+      // The cache may lag behind our own last write (watches catching up after an API or etcd
+      // outage): read the Secret itself rather than take the lag for a hand edit.
+      existing = await this.deps.secrets.getSecret(namespace, name);
+    }
     if (!existing) {
       // Outside the managed cache: foreign (never overwritten) or ours with its labels stripped.
       // Checked before reading the store, so a conflict costs no provider call.
@@ -161,7 +174,13 @@ export class SecretBindingReconciler {
       return this.failed(binding, existing, lifetime, toReconcileError(error), now);
     }
 
-    const previousIssue = recordedIssue(binding, existing);
+    // Our own last write when the status does not show it yet (a status patch that failed after
+    // the write, or a binding cache behind the Secret cache): the Secret carries exactly the
+    // issue we wrote, so that is the issue on record, not drift to undo.
+    const previousIssue =
+      existing && ownWrite && carries(existing, ownWrite)
+        ? (issueOf(existing) ?? recordedIssue(binding, existing))
+        : recordedIssue(binding, existing);
     const generation = binding.metadata.generation;
     const epoch = refreshEpoch(now, lifetime.refreshMs);
     const memory = this.synced.get(key);
@@ -257,6 +276,7 @@ export class SecretBindingReconciler {
     if (cause.event !== undefined || drift !== undefined) {
       try {
         await this.write(existing, desired);
+        this.written.set(key, issue);
       } catch (error) {
         return this.failed(binding, existing, lifetime, writeFailed(name, error), now);
       }
@@ -672,6 +692,17 @@ function renewalOf(issue: Issue): number {
 
 function decodeData(data: Record<string, string> | undefined): Record<string, Buffer> {
   return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+}
+
+/** Whether `secret`'s annotations record exactly `issue` (times to the second, as written). */
+function carries(secret: SecretObject, issue: Issue): boolean {
+  const on = issueOf(secret);
+  return (
+    on !== undefined &&
+    on.dataHash === issue.dataHash &&
+    formatTime(on.issuedAt) === formatTime(issue.issuedAt) &&
+    formatTime(on.expiresAt) === formatTime(issue.expiresAt)
+  );
 }
 
 /**

@@ -219,6 +219,8 @@ interface Harness {
   hasher: DataHasher;
   /** Bindings the reconciler reported as synced again after their store's outage. */
   recovered: string[];
+  /** Errors to throw from the next status patches, in order. */
+  failStatus: Error[];
   reconciler: SecretBindingReconciler;
   reconcile(key?: string): Promise<ReconcileResult>;
   /** A new reconciler over the same cluster and store, as after an operator restart. */
@@ -279,9 +281,12 @@ function setup(
       },
     }),
   );
+  const failStatus: Error[] = [];
   const status: StatusWriter = {
     async patchStatus(kind, namespace, name, patch) {
       expect(kind).toBe('SecretBinding');
+      const failure = failStatus.shift();
+      if (failure) throw failure;
       // Exactly what goes over the wire: JSON, so undefined fields vanish.
       const wire = JSON.parse(JSON.stringify(patch)) as SecretBindingStatus;
       statusPatches.push(wire);
@@ -346,6 +351,7 @@ function setup(
     logs,
     hasher,
     recovered,
+    failStatus,
     reconciler: build(),
     reconcile: (key = KEY) => harness.reconciler.reconcile(key),
     restart: () => {
@@ -1147,6 +1153,54 @@ describe('SecretBindingReconciler: write failures', () => {
     h.clock.advance(1000); // the backoff retry
     await h.reconcile();
     expect(decoded(h.secret()).HF_TOKEN).toBe('hf_PLANTED_token_2');
+  });
+});
+
+// Bug found by the etcd fault test: after etcd was frozen, the Secret the operator had just
+// written (its status patch failed, or the binding cache was behind the Secret cache) was
+// taken for a hand edit: "DriftCorrected: its annotations were changed", three times, each
+// time rewriting the Secret with the older issue's times.
+describe('SecretBindingReconciler: its own write is not drift', () => {
+  test('a status patch that failed after the write: the next reconcile adopts the issue written, no DriftCorrected', async () => {
+    const h = setup();
+    await h.reconcile();
+    h.provider.setJson('ml/huggingface', { token: 'hf_PLANTED_token_2' });
+    h.clock.advance(15 * MIN);
+    h.failStatus.push(apiError(504, 'etcd timed out'));
+    await rejection(h.reconcile());
+    expect(decoded(h.secret()).HF_TOKEN).toBe('hf_PLANTED_token_2');
+    const applies = h.cluster.applies.length;
+    h.clock.advance(1_000);
+    await h.reconcile();
+    expect(h.events.map((e) => e.reason)).not.toContain('DriftCorrected');
+    expect(h.cluster.applies).toHaveLength(applies);
+    expect(h.binding().status?.issuedAt).toBe(h.secret()!.metadata.annotations![ISSUED_AT_ANNOTATION]);
+    expect(condition(h, 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  test('a binding cache behind the Secret cache: no drift, nothing written', async () => {
+    const h = setup();
+    await h.reconcile();
+    const stale = structuredClone(h.binding().status);
+    h.provider.setJson('ml/huggingface', { token: 'hf_PLANTED_token_2' });
+    h.clock.advance(15 * MIN);
+    await h.reconcile();
+    const before = h.writes();
+    h.binding().status = stale; // the informer has not delivered our status patch yet
+    h.clock.advance(1_000);
+    await h.reconcile();
+    expect(h.events.map((e) => e.reason)).not.toContain('DriftCorrected');
+    expect(h.writes().applies).toBe(before.applies);
+  });
+
+  test('a real hand edit of the issue annotations is still restored', async () => {
+    const h = setup();
+    await h.reconcile();
+    h.secret()!.metadata.annotations![EXPIRES_AT_ANNOTATION] = '2099-01-01T00:00:00Z';
+    h.clock.advance(1_000);
+    await h.reconcile();
+    expect(h.events.at(-1)).toMatchObject({ reason: 'DriftCorrected' });
+    expect(h.secret()!.metadata.annotations![EXPIRES_AT_ANNOTATION]).toBe('2025-01-01T01:01:00Z');
   });
 });
 
