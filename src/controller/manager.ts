@@ -60,6 +60,8 @@ export class Manager {
   /** Jobs, for PerWorkload bindings: a Secret per running Job, revoked when it ends. */
   private readonly jobInformers = new Map<string, Informer<LeanJob>>();
   private readonly workloadKinds: string[];
+  /** When each store last had its stalled bindings retried after an outage (retryAfterStoreRecovery). */
+  private readonly storeRecoveries = new Map<string, number>();
   /** Namespace labels, for ClusterSecretStore namespaceSelectors. */
   private readonly namespaces: Informer<KubeObject>;
   private reconcilers?: Reconcilers;
@@ -312,10 +314,18 @@ export class Manager {
    * `recovered` synced again after an outage of its store: the other bindings of that store
    * still failing for the outage are retried now rather than at the end of their backoff, which
    * after minutes of outage is minutes long (an expired onExpiry: Delete Secret would stay gone
-   * that long). Each is retried once per recovery; if it fails again, its backoff carries on
-   * where it was.
+   * that long). If one fails again, its backoff carries on where it was. At most once per store
+   * every STORE_RECOVERY_DEBOUNCE_MS: each of the bindings retried reports its own recovery, and
+   * a scan of every binding per report would be quadratic for a store of 100,000 bindings.
    */
   retryAfterStoreRecovery(recovered: SecretBinding): void {
+    const ref = recovered.spec.storeRef;
+    const kind = ref.kind ?? 'SecretStore';
+    const store = `${kind}/${kind === 'SecretStore' ? recovered.metadata.namespace : ''}/${ref.name}`;
+    const now = this.options.clock.now();
+    const last = this.storeRecoveries.get(store);
+    if (last !== undefined && now - last < STORE_RECOVERY_DEBOUNCE_MS) return;
+    this.storeRecoveries.set(store, now);
     for (const binding of stalledByOutage(recovered, this.bindings()))
       this.queue.add(BINDING + objectKey(binding.metadata), 'low');
   }
@@ -492,6 +502,9 @@ function neverSynced(binding: SecretBinding): boolean {
   const ready = findCondition(binding.status?.conditions, 'Ready');
   return ready?.status !== 'True' || ready.observedGeneration !== binding.metadata.generation;
 }
+
+/** How long after retrying a recovered store's bindings another recovery of it is ignored. */
+export const STORE_RECOVERY_DEBOUNCE_MS = 30_000;
 
 /** The bindings other than `recovered` that read its store and last failed for the store's outage. */
 export function stalledByOutage(recovered: SecretBinding, bindings: SecretBinding[]): SecretBinding[] {
