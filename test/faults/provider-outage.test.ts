@@ -237,9 +237,12 @@ async function outage(o: Outage, nextValue: string): Promise<void> {
   const calls = proxy.between(downAt, backAt);
   const perMinute = (calls.length * 60) / outageSeconds;
   // Backoff shows in the rate: the second half of the outage sees fewer calls than the first.
-  const half = downAt + (backAt - downAt) / 2;
-  const [firstHalf, secondHalf] = [proxy.between(downAt, half), proxy.between(half, backAt)].map(
-    (list) => (list.length * 120) / outageSeconds,
+  // Halves of the time after the first failed call: the bindings notice the outage at their
+  // next refresh, up to 5 s after it begins.
+  const noticedAt = calls.find((r) => r.outcome !== 200)?.at ?? downAt;
+  const half = noticedAt + (backAt - noticedAt) / 2;
+  const [firstHalf, secondHalf] = [proxy.between(noticedAt, half), proxy.between(half, backAt)].map(
+    (list) => (list.length * 120) / ((backAt - noticedAt) / 1000),
   );
   const bindings = [...Object.keys(steady), expiring.name];
   const failures = Object.fromEntries(bindings.map((name) => [name, failureTimes(name, downAt, backAt)]));
