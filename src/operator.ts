@@ -180,6 +180,7 @@ export class Operator {
       events,
       hasher,
       onProviderCall: (handle, operation) => this.metrics.providerCall(handle, operation),
+      onStoreRecovered: (binding) => this.manager.retryAfterStoreRecovery(binding),
     });
     const storeReconciler = new SecretStoreReconciler({
       clock,

@@ -15,7 +15,7 @@ import type { KubeHttp } from '../kube/http.ts';
 import { Informer, type InformerHealth, type KubeObject } from '../kube/informer.ts';
 import { collectionPath, type SecretObject } from '../kube/kube-client.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { RetryLater, type ReconcileResult } from './secret-binding.reconciler.ts';
+import { failedForOutage, RetryLater, type ReconcileResult } from './secret-binding.reconciler.ts';
 import { WorkQueue, type Priority } from './work-queue.ts';
 
 /** What the manager runs for each kind of work key. */
@@ -60,6 +60,8 @@ export class Manager {
   /** Jobs, for PerWorkload bindings: a Secret per running Job, revoked when it ends. */
   private readonly jobInformers = new Map<string, Informer<LeanJob>>();
   private readonly workloadKinds: string[];
+  /** When each store last had its stalled bindings retried after an outage (retryAfterStoreRecovery). */
+  private readonly storeRecoveries = new Map<string, number>();
   /** Namespace labels, for ClusterSecretStore namespaceSelectors. */
   private readonly namespaces: Informer<KubeObject>;
   private reconcilers?: Reconcilers;
@@ -349,6 +351,26 @@ export class Manager {
     });
   }
 
+  /**
+   * `recovered` synced again after an outage of its store: the other bindings of that store
+   * still failing for the outage are retried now rather than at the end of their backoff, which
+   * after minutes of outage is minutes long (an expired onExpiry: Delete Secret would stay gone
+   * that long). If one fails again, its backoff carries on where it was. At most once per store
+   * every STORE_RECOVERY_DEBOUNCE_MS: each of the bindings retried reports its own recovery, and
+   * a scan of every binding per report would be quadratic for a store of 100,000 bindings.
+   */
+  retryAfterStoreRecovery(recovered: SecretBinding): void {
+    const ref = recovered.spec.storeRef;
+    const kind = ref.kind ?? 'SecretStore';
+    const store = `${kind}/${kind === 'SecretStore' ? recovered.metadata.namespace : ''}/${ref.name}`;
+    const now = this.options.clock.now();
+    const last = this.storeRecoveries.get(store);
+    if (last !== undefined && now - last < STORE_RECOVERY_DEBOUNCE_MS) return;
+    this.storeRecoveries.set(store, now);
+    for (const binding of stalledByOutage(recovered, this.bindings()))
+      this.queue.add(BINDING + objectKey(binding.metadata), 'low');
+  }
+
   private wireEvents(): void {
     const enqueueBinding = (binding: SecretBinding, priority: Priority) =>
       this.queue.add(BINDING + objectKey(binding.metadata), priority);
@@ -372,11 +394,8 @@ export class Manager {
       this.queue.add(prefix + objectKey(store.metadata), 'high');
       // Bindings on this store are re-evaluated: a store that appears or changes may fix them.
       for (const binding of this.bindings()) {
-        const ref = binding.spec.storeRef;
-        const kind = ref.kind ?? 'SecretStore';
-        if (ref.name !== store.metadata.name || kind !== store.kind) continue;
-        if (kind === 'SecretStore' && binding.metadata.namespace !== store.metadata.namespace) continue;
-        enqueueBinding(binding, 'high');
+        if (usesStore(binding, store.kind, store.metadata.namespace, store.metadata.name!))
+          enqueueBinding(binding, 'high');
       }
     };
     for (const informer of [...this.storeInformers.values(), this.clusterStores]) {
@@ -536,4 +555,32 @@ function leanPod(pod: InjectedPod): InjectedPod {
 function neverSynced(binding: SecretBinding): boolean {
   const ready = findCondition(binding.status?.conditions, 'Ready');
   return ready?.status !== 'True' || ready.observedGeneration !== binding.metadata.generation;
+}
+
+/** How long after retrying a recovered store's bindings another recovery of it is ignored. */
+export const STORE_RECOVERY_DEBOUNCE_MS = 30_000;
+
+/** The bindings other than `recovered` that read its store and last failed for the store's outage. */
+export function stalledByOutage(recovered: SecretBinding, bindings: SecretBinding[]): SecretBinding[] {
+  const ref = recovered.spec.storeRef;
+  const kind = ref.kind ?? 'SecretStore';
+  const namespace = kind === 'SecretStore' ? recovered.metadata.namespace : undefined;
+  return bindings.filter(
+    (b) =>
+      b.metadata.uid !== recovered.metadata.uid &&
+      usesStore(b, kind, namespace, ref.name) &&
+      failedForOutage(b),
+  );
+}
+
+/** Whether `binding` reads the store of this kind, namespace (SecretStore only) and name. */
+function usesStore(
+  binding: SecretBinding,
+  kind: StoreKind,
+  namespace: string | undefined,
+  name: string,
+): boolean {
+  const ref = binding.spec.storeRef;
+  if (ref.name !== name || (ref.kind ?? 'SecretStore') !== kind) return false;
+  return kind !== 'SecretStore' || binding.metadata.namespace === namespace;
 }

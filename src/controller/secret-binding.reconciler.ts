@@ -93,6 +93,11 @@ export interface SecretBindingReconcilerDeps {
   projectedPods?(namespace: string, bindingName: string): number;
   /** Counts provider calls made outside the fetch layer (rotation, generators) for the metrics. */
   onProviderCall?: (handle: StoreHandle, operation: string) => void;
+  /**
+   * Told when a binding syncs again after its store was unavailable or throttling: the store is
+   * back, and the other bindings backing off from the same outage need not wait out their backoff.
+   */
+  onStoreRecovered?(binding: SecretBinding): void;
 }
 
 /** Why a Secret is (re)written, and the Event that says so. */
@@ -108,6 +113,12 @@ export class SecretBindingReconciler {
    * every binding re-reads once, and writes nothing when nothing changed).
    */
   private readonly synced = new Map<string, { epoch: number; generation?: number }>();
+  /**
+   * The issue of the last Secret each binding wrote (memory only, so nobody can forge it). A
+   * Secret that carries exactly it is ours even when the status or the cache does not show it
+   * yet, and is not taken for drift.
+   */
+  private readonly written = new Map<string, Issue>();
 
   constructor(deps: SecretBindingReconcilerDeps) {
     this.deps = deps;
@@ -117,6 +128,7 @@ export class SecretBindingReconciler {
     const binding = this.deps.getBinding(key);
     if (!binding) {
       this.synced.delete(key);
+      this.written.delete(key);
       await this.removeSecretsOf(key);
       return {};
     }
@@ -142,6 +154,12 @@ export class SecretBindingReconciler {
     const name = targetName(binding);
     const namespace = binding.metadata.namespace!;
     let existing = this.deps.getManagedSecret(namespace, name);
+    const ownWrite = this.written.get(key);
+    if (existing && ownWrite && !carries(existing, ownWrite)) {
+      // The cache may lag behind our own last write (watches catching up after an API or etcd
+      // outage): read the Secret itself rather than take the lag for a hand edit.
+      existing = await this.deps.secrets.getSecret(namespace, name);
+    }
     if (!existing) {
       // Outside the managed cache: foreign (never overwritten) or ours with its labels stripped.
       // Checked before reading the store, so a conflict costs no provider call.
@@ -157,7 +175,13 @@ export class SecretBindingReconciler {
       return this.failed(binding, existing, lifetime, toReconcileError(error), now);
     }
 
-    const previousIssue = recordedIssue(binding, existing);
+    // Our own last write when the status does not show it yet (a status patch that failed after
+    // the write, or a binding cache behind the Secret cache): the Secret carries exactly the
+    // issue we wrote, so that is the issue on record, not drift to undo.
+    const previousIssue =
+      existing && ownWrite && carries(existing, ownWrite)
+        ? (issueOf(existing) ?? recordedIssue(binding, existing))
+        : recordedIssue(binding, existing);
     const generation = binding.metadata.generation;
     const epoch = refreshEpoch(now, lifetime.refreshMs);
     const memory = this.synced.get(key);
@@ -253,6 +277,7 @@ export class SecretBindingReconciler {
     if (cause.event !== undefined || drift !== undefined) {
       try {
         await this.write(existing, desired);
+        this.written.set(key, issue);
       } catch (error) {
         return this.failed(binding, existing, lifetime, writeFailed(name, error), now);
       }
@@ -264,6 +289,7 @@ export class SecretBindingReconciler {
     }
     const status = this.readyStatus(binding, lifetime, name, issue, assembled, dataWritten, now);
     await this.writeStatus(binding, status);
+    if (failedForOutage(binding)) this.deps.onStoreRecovered?.(binding);
     if (cause.event) {
       this.event(binding, 'Normal', cause.event, cause.message, status.sources);
     } else if (drift) {
@@ -680,6 +706,18 @@ export class SecretBindingReconciler {
 /** Reads of one fetch that may see a remote secret change before the reconcile gives up for now. */
 const MAX_TORN_READS = 3;
 
+/** The store failures that say nothing of the binding itself: the store is down or throttling. */
+const OUTAGE_REASONS: ReadonlySet<string> = new Set([
+  ConditionReason.ProviderUnavailable,
+  ConditionReason.Throttled,
+]);
+
+/** Whether the binding's last sync failed because its store was unavailable or throttling. */
+export function failedForOutage(binding: SecretBinding): boolean {
+  const synced = findCondition(binding.status?.conditions, 'Synced');
+  return synced?.status === 'False' && OUTAGE_REASONS.has(synced.reason ?? '');
+}
+
 /** Renewal at 2/3 of the issue's actual lifetime (generated credentials may shorten it). */
 function renewalOf(issue: Issue): number {
   return renewalAt(issue.issuedAt, issue.expiresAt - issue.issuedAt);
@@ -687,6 +725,17 @@ function renewalOf(issue: Issue): number {
 
 function decodeData(data: Record<string, string> | undefined): Record<string, Buffer> {
   return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+}
+
+/** Whether `secret`'s annotations record exactly `issue` (times to the second, as written). */
+function carries(secret: SecretObject, issue: Issue): boolean {
+  const on = issueOf(secret);
+  return (
+    on !== undefined &&
+    on.dataHash === issue.dataHash &&
+    formatTime(on.issuedAt) === formatTime(issue.issuedAt) &&
+    formatTime(on.expiresAt) === formatTime(issue.expiresAt)
+  );
 }
 
 /**

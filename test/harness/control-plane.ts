@@ -11,6 +11,7 @@ import {
 import { kubeconfigFor } from './kubeconfig.ts';
 import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type ManagedProcess } from './process.ts';
+import { startTcpLatencyProxy, type TcpLatencyProxy } from './tcp-latency-proxy.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -27,6 +28,12 @@ export interface ControlPlane {
   killApiServer(): Promise<void>;
   /** Starts kube-apiserver again on the same port and etcd. */
   startApiServer(): Promise<void>;
+  /** Freezes etcd (SIGSTOP): it holds its connections and answers nothing until resumeEtcd(). */
+  pauseEtcd(): void;
+  /** Lets a paused etcd run again (SIGCONT). */
+  resumeEtcd(): void;
+  /** With `etcdProxy`: adds this much latency each way between kube-apiserver and etcd. */
+  setEtcdLatency(ms: number): void;
 }
 
 export interface ControlPlaneOptions {
@@ -36,6 +43,8 @@ export interface ControlPlaneOptions {
   dir: string;
   dieWithParent?: boolean;
   log?: (line: string) => void;
+  /** kube-apiserver reaches etcd through a TCP proxy of ours, so a test can slow it (setEtcdLatency). */
+  etcdProxy?: boolean;
 }
 
 /**
@@ -61,6 +70,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(certDir, { recursive: true });
   const processes: ManagedProcess[] = [];
+  let etcdProxy: TcpLatencyProxy | undefined;
   const timed = async (name: string, start: () => Promise<ManagedProcess>, detail: string) => {
     const begin = Date.now();
     const p = await start();
@@ -109,6 +119,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       `on ${etcdUrl}`,
     );
 
+    if (options.etcdProxy) etcdProxy = await startTcpLatencyProxy(etcdPort);
+    const apiEtcdUrl = etcdProxy ? `http://127.0.0.1:${etcdProxy.port}` : etcdUrl;
     const kubeconfigPath = path.join(dir, 'kubeconfig');
     fs.writeFileSync(kubeconfigPath, kubeconfigFor(apiServerUrl, pki.ca.certPem, pki.admin), { mode: 0o600 });
 
@@ -117,7 +129,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         name: 'kube-apiserver',
         command: path.join(binDir, 'kube-apiserver'),
         args: [
-          `--etcd-servers=${etcdUrl}`,
+          `--etcd-servers=${apiEtcdUrl}`,
           `--cert-dir=${certDir}`,
           `--secure-port=${apiPort}`,
           '--bind-address=127.0.0.1',
@@ -192,7 +204,27 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       apiServerUrl,
       etcdUrl,
       processes,
-      stop: () => stopAll(processes, log),
+      async stop() {
+        const etcd = processes.find((p) => p.name === 'etcd');
+        if (etcd) signal(etcd.pid, 'SIGCONT'); // a paused etcd cannot stop
+        await stopAll(processes, log);
+        await etcdProxy?.close();
+      },
+      pauseEtcd() {
+        const etcd = processes.find((p) => p.name === 'etcd')!;
+        signal(etcd.pid, 'SIGSTOP');
+        log(`[harness] etcd paused (SIGSTOP) pid=${etcd.pid}`);
+      },
+      resumeEtcd() {
+        const etcd = processes.find((p) => p.name === 'etcd')!;
+        signal(etcd.pid, 'SIGCONT');
+        log(`[harness] etcd resumed (SIGCONT) pid=${etcd.pid}`);
+      },
+      setEtcdLatency(ms) {
+        if (!etcdProxy) throw new Error('setEtcdLatency needs startControlPlane({ etcdProxy: true })');
+        etcdProxy.setLatency(ms);
+        log(`[harness] etcd latency ${ms}ms each way`);
+      },
       async killApiServer() {
         const index = processes.findIndex((p) => p.name === 'kube-apiserver');
         await processes[index]!.stop(0); // SIGKILL at once: a crash, not a shutdown
@@ -209,7 +241,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     };
   } catch (error) {
     await stopAll(processes, log);
+    await etcdProxy?.close();
     throw error;
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
   }
 }
 

@@ -37,15 +37,23 @@ export async function startTestOperator(options: {
   serve?: boolean;
   silenceLimitMs?: number;
   workers?: number;
-  /** Serve the pod webhook and register it with this address (only one test file may at a time). */
+  /**
+   * Serve the pod webhook and register it with this address (only one test file may at a time on
+   * the shared control plane).
+   */
   webhook?: { failurePolicy?: 'Ignore' | 'Fail'; port?: number };
   rolloutDebounceMs?: number;
   /** Elect a leader on this Lease, with short timings. */
   leaderElection?: { id: string; identity: string };
 }): Promise<TestOperator> {
   const audit: AuditRecord[] = [];
-  // The webhook configuration is one per cluster: test files that register it take turns.
-  const releaseWebhook = options.webhook ? await acquireWebhookLock() : undefined;
+  // The webhook configuration is one per cluster: test files that register it on the shared
+  // control plane take turns. A file with a control plane of its own (kubeConfig) needs no lock.
+  const releaseWebhook = options.webhook
+    ? options.kubeConfig
+      ? () => undefined
+      : await acquireWebhookLock()
+    : undefined;
   const webhookPort = options.webhook ? (options.webhook.port ?? (await freePort())) : 0;
   const logs: string[] = [];
   const stream = new PassThrough();

@@ -238,6 +238,10 @@ interface Harness {
   events: RecordedEvent[];
   logs: string[];
   hasher: DataHasher;
+  /** Bindings the reconciler reported as synced again after their store's outage. */
+  recovered: string[];
+  /** Errors to throw from the next status patches, in order. */
+  failStatus: Error[];
   reconciler: SecretBindingReconciler;
   reconcile(key?: string): Promise<ReconcileResult>;
   /** A new reconciler over the same cluster and store, as after an operator restart. */
@@ -298,9 +302,12 @@ function setup(
       },
     }),
   );
+  const failStatus: Error[] = [];
   const status: StatusWriter = {
     async patchStatus(kind, namespace, name, patch) {
       expect(kind).toBe('SecretBinding');
+      const failure = failStatus.shift();
+      if (failure) throw failure;
       // Exactly what goes over the wire: JSON, so undefined fields vanish.
       const wire = JSON.parse(JSON.stringify(patch)) as SecretBindingStatus;
       statusPatches.push(wire);
@@ -328,6 +335,7 @@ function setup(
     handleFor: async () => handle,
   };
   const hasher = new DataHasher(HASH_KEY);
+  const recovered: string[] = [];
   const build = () =>
     new SecretBindingReconciler({
       clock,
@@ -352,6 +360,7 @@ function setup(
       status,
       events: events_,
       hasher,
+      onStoreRecovered: (b) => recovered.push(`${b.metadata.namespace}/${b.metadata.name}`),
     });
   const harness: Harness = {
     clock,
@@ -362,6 +371,8 @@ function setup(
     events,
     logs,
     hasher,
+    recovered,
+    failStatus,
     reconciler: build(),
     reconcile: (key = KEY) => harness.reconciler.reconcile(key),
     restart: () => {
@@ -1043,6 +1054,43 @@ describe('SecretBindingReconciler: outage and expiry', () => {
     expect(h.events.map((e) => e.reason)).toEqual(['Synced', 'ProviderError']);
   });
 
+  // Bug found by the provider-outage fault test: each binding waited out its own backoff after
+  // the store came back (a minute or more after a minute of outage), so an onExpiry: Delete
+  // Secret stayed deleted that long though its neighbours had recovered. The first binding to
+  // sync again now says so, and the manager retries the others of the store at once.
+  test('the first sync after an outage reports the store recovered; routine syncs and other failures do not', async () => {
+    const h = await syncedThenOutage();
+    expect(h.recovered).toEqual([]);
+    h.clock.advance(15 * MIN);
+    await rejection(h.reconcile());
+    h.provider.throwing = undefined;
+    h.clock.advance(MIN);
+    await h.reconcile();
+    expect(h.recovered).toEqual([KEY]);
+    h.clock.advance(15 * MIN);
+    await h.reconcile();
+    expect(h.recovered).toEqual([KEY]); // once per recovery
+    // A failure of the binding's own (a missing key) is not an outage of the store.
+    h.provider.set('ml/wandb', new ProviderError('NotFound', 'remote key "ml/wandb" was not found'));
+    h.clock.advance(15 * MIN);
+    await rejection(h.reconcile());
+    h.provider.set('ml/wandb', 'wandb-PLANTED-key-2');
+    h.clock.advance(MIN);
+    await h.reconcile();
+    expect(h.recovered).toEqual([KEY]);
+  });
+
+  test('throttling counts as an outage too', async () => {
+    const h = await syncedThenOutage();
+    h.provider.throwing = new ProviderError('Throttled', 'the store throttled the read');
+    h.clock.advance(15 * MIN);
+    await rejection(h.reconcile());
+    h.provider.throwing = undefined;
+    h.clock.advance(MIN);
+    await h.reconcile();
+    expect(h.recovered).toEqual([KEY]);
+  });
+
   // Contract (DESIGN.md §2): DriftCorrected is for a Secret "changed or deleted by hand". A Secret
   // the operator itself deleted on expiry and issues again after the outage is a new issue.
   test('a Secret deleted on expiry and issued again after recovery is Synced, not DriftCorrected', async () => {
@@ -1170,6 +1218,54 @@ describe('SecretBindingReconciler: write failures', () => {
     h.clock.advance(1000); // the backoff retry
     await h.reconcile();
     expect(decoded(h.secret()).HF_TOKEN).toBe('hf_PLANTED_token_2');
+  });
+});
+
+// Bug found by the etcd fault test: after etcd was frozen, the Secret the operator had just
+// written (its status patch failed, or the binding cache was behind the Secret cache) was
+// taken for a hand edit: "DriftCorrected: its annotations were changed", three times, each
+// time rewriting the Secret with the older issue's times.
+describe('SecretBindingReconciler: its own write is not drift', () => {
+  test('a status patch that failed after the write: the next reconcile adopts the issue written, no DriftCorrected', async () => {
+    const h = setup();
+    await h.reconcile();
+    h.provider.setJson('ml/huggingface', { token: 'hf_PLANTED_token_2' });
+    h.clock.advance(15 * MIN);
+    h.failStatus.push(apiError(504, 'etcd timed out'));
+    await rejection(h.reconcile());
+    expect(decoded(h.secret()).HF_TOKEN).toBe('hf_PLANTED_token_2');
+    const applies = h.cluster.applies.length;
+    h.clock.advance(1_000);
+    await h.reconcile();
+    expect(h.events.map((e) => e.reason)).not.toContain('DriftCorrected');
+    expect(h.cluster.applies).toHaveLength(applies);
+    expect(h.binding().status?.issuedAt).toBe(h.secret()!.metadata.annotations![ISSUED_AT_ANNOTATION]);
+    expect(condition(h, 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  test('a binding cache behind the Secret cache: no drift, nothing written', async () => {
+    const h = setup();
+    await h.reconcile();
+    const stale = structuredClone(h.binding().status);
+    h.provider.setJson('ml/huggingface', { token: 'hf_PLANTED_token_2' });
+    h.clock.advance(15 * MIN);
+    await h.reconcile();
+    const before = h.writes();
+    h.binding().status = stale; // the informer has not delivered our status patch yet
+    h.clock.advance(1_000);
+    await h.reconcile();
+    expect(h.events.map((e) => e.reason)).not.toContain('DriftCorrected');
+    expect(h.writes().applies).toBe(before.applies);
+  });
+
+  test('a real hand edit of the issue annotations is still restored', async () => {
+    const h = setup();
+    await h.reconcile();
+    h.secret()!.metadata.annotations![EXPIRES_AT_ANNOTATION] = '2099-01-01T00:00:00Z';
+    h.clock.advance(1_000);
+    await h.reconcile();
+    expect(h.events.at(-1)).toMatchObject({ reason: 'DriftCorrected' });
+    expect(h.secret()!.metadata.annotations![EXPIRES_AT_ANNOTATION]).toBe('2025-01-01T01:01:00Z');
   });
 });
 

@@ -1,0 +1,55 @@
+// A fault test's own control plane with the CRDs installed and its namespaces created: fault
+// tests kill, pause or slow what they run on, so they never share it with another file.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import {
+  ensureControlPlaneBinaries,
+  startControlPlane,
+  type ControlPlane,
+  type ControlPlaneOptions,
+} from './control-plane.ts';
+import { clients, type Clients } from './resources.ts';
+import { OPERATOR_NAMESPACE } from './test-env.ts';
+
+export interface PrivateCluster {
+  cp: ControlPlane;
+  kc: k8s.KubeConfig;
+  c: Clients;
+  /** Stops the control plane and removes its directory. */
+  stop(): Promise<void>;
+}
+
+export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
+
+/** Starts a control plane, applies crds/ and creates the operator's namespace and `namespaces`. */
+export async function startPrivateCluster(
+  namespaces: string[],
+  options: Partial<Pick<ControlPlaneOptions, 'etcdProxy'>> = {},
+): Promise<PrivateCluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-fault-'));
+  const cp = await startControlPlane({ binDir: ensureControlPlaneBinaries(repoRoot), dir, ...options });
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(cp.kubeconfigPath);
+  const c = clients(kc);
+  const crds = path.join(repoRoot, 'crds');
+  // Not execFileSync: a proxy of this process (etcdProxy) must keep serving meanwhile.
+  const kubectl = (...args: string[]) =>
+    promisify(execFile)('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args]);
+  await kubectl('apply', '-f', crds);
+  await kubectl('wait', '--for=condition=Established', '-f', crds);
+  for (const name of [OPERATOR_NAMESPACE, ...namespaces])
+    await c.core.createNamespace({ body: { metadata: { name } } });
+  return {
+    cp,
+    kc,
+    c,
+    async stop() {
+      await cp.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
