@@ -176,6 +176,8 @@ export class Operator {
       stores,
       status: this.kube,
       events,
+      // The credentials check (STS GetCallerIdentity, …) is a provider call like any other.
+      onProviderCall: (handle, operation) => this.metrics.providerCall(handle, operation),
     });
     if (config.webhook) {
       this.webhook = new PodWebhook({
