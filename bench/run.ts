@@ -38,6 +38,7 @@ import {
   delta,
   motoRequests,
   operatorProviderCalls,
+  operatorTimings,
   operatorWrites,
   percentile,
   ProcSampler,
@@ -368,6 +369,7 @@ async function benchOne(
       await sm.send(new PutSecretValueCommand({ SecretId: remoteKey(0), SecretString: remoteValue(0, 1) }));
       const tUpdate = performance.now();
       const cBase = total(await operatorProviderCalls(metricsUrl));
+      const timings0 = await operatorTimings(metricsUrl);
       let tFired: number | null = null;
       const firstSync: number[] = [];
       let firstSyncStarted = false;
@@ -404,11 +406,16 @@ async function benchOne(
       };
       const fsDeadline = Date.now() + 60_000;
       while (firstSyncStarted && firstSync.length < 20 && Date.now() < fsDeadline) await sleep(200);
+      const timings = delta(await operatorTimings(metricsUrl), timings0);
+      const mean = (sum: string, count: string) => (timings[sum] ?? 0) / (timings[count] ?? NaN);
       result.firstSync = {
         count: firstSync.length,
         p50: percentile(firstSync, 50),
         p99: percentile(firstSync, 99),
         max: Math.max(...firstSync),
+        meanHighQueueWait: mean('highWaitSeconds', 'highWaits'),
+        meanLowQueueWait: mean('lowWaitSeconds', 'lowWaits'),
+        meanProviderCall: mean('providerSeconds', 'providerCalls'),
       };
       notes.push(
         'rotation: secondsAfterRefreshFired counts from the first provider call after the update; first sync: 20 bindings created at that moment',
