@@ -239,6 +239,35 @@ describe('Fetcher', () => {
       expect(provider.calls.map((c) => c.length)).toEqual([20, 20]);
     });
 
+    test('a full refresh by 8 concurrent workers of 1,000 bindings over 100 values: ceil(100/20) = 5 calls', async () => {
+      const { fetcher, store, provider, clock } = setup({ maxBatch: 20 });
+      const slow = provider.getSecrets.bind(provider);
+      // Each call takes a few turns of the event loop, as a network call would.
+      provider.getSecrets = async (requests, onCall) => {
+        await settle(3);
+        return slow(requests, onCall);
+      };
+      const refresh = async (notOlderThan: number) => {
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            while (next < 1000) {
+              const i = next++;
+              const answer = await fetcher.read(store, [{ key: `key-${i % 100}` }], notOlderThan);
+              expect((answer.get(id(`key-${i % 100}`)) as RemoteValue).key).toBe(`key-${i % 100}`);
+              await settle(1); // the binding's own work between reads
+            }
+          }),
+        );
+      };
+      await refresh(clock.now());
+      clock.advance(EPOCH);
+      provider.calls.length = 0;
+      await refresh(clock.now());
+      expect(provider.calls.map((c) => c.length)).toEqual([20, 20, 20, 20, 20]);
+      expect(new Set(provider.calls.flat().map((r) => r.key)).size).toBe(100);
+    });
+
     test('read-ahead never adds a call, skips versioned requests, and only refreshes stale values', async () => {
       const { fetcher, store, provider, clock } = setup({ maxBatch: 20 });
       await fetcher.read(
