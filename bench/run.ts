@@ -343,21 +343,25 @@ async function benchOne(
       const w0 = apiserverWrites(kubeconfig);
       const cpu0 = readProc(operator.pid).cpuSeconds;
       const t0 = performance.now();
-      while (performance.now() - t0 < windowMs) {
+      // Ends exactly 1 s before the next boundary: an overshot sleep would let the next
+      // refresh's first calls into one counter and not the other.
+      const windowEnd = windowStart + windowMs;
+      while (Date.now() < windowEnd) {
         progress(
           `N=${n} steady refresh (s)`,
           Math.floor((performance.now() - t0) / 1000),
           Math.ceil(windowMs / 1000),
         );
-        await sleep(1000);
+        await sleep(Math.min(1000, windowEnd - Date.now()));
       }
       progress(`N=${n} steady refresh (s)`, 1, 1);
-      const sCalls = delta(await operatorProviderCalls(metricsUrl), c0);
+      const [sCallsAfter, sMoto] = [await operatorProviderCalls(metricsUrl), motoRequests(motoLog)];
+      const sCalls = delta(sCallsAfter, c0);
       const sWrites = operatorWrites(delta(apiserverWrites(kubeconfig), w0));
       result.steadyRefresh = {
         providerCalls: sCalls,
         providerCallsTotal: total(sCalls),
-        moto: motoRequests(motoLog) - m0,
+        moto: sMoto - m0,
         writes: sWrites,
         writesTotal: total(sWrites),
         cpuSeconds: readProc(operator.pid).cpuSeconds - cpu0,
