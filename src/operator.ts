@@ -14,6 +14,7 @@ import { DataHasher } from './data/data-hash.ts';
 import { Fetcher } from './fetch/fetcher.ts';
 import { KubeEventRecorder, type EventRecorder } from './kube/events.ts';
 import { EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION } from './api/labels.ts';
+import type { KubeConnection } from './kube/connection.ts';
 import { KubeHttp } from './kube/http.ts';
 import { loadInstallKey } from './kube/install-key.ts';
 import { KubeClient } from './kube/kube-client.ts';
@@ -28,7 +29,8 @@ import type { ProviderFactory } from './providers/provider.port.ts';
 
 export interface OperatorOptions {
   config: OperatorConfig;
-  kubeConfig: KubeConfig;
+  /** client-node's KubeConfig, or a connection built without it (main.ts). */
+  kubeConfig: KubeConfig | KubeConnection;
   logger: Logger;
   clock?: Clock;
   providers?: ProviderFactory[];

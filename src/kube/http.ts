@@ -1,7 +1,8 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
-import { fetch, type Dispatcher } from 'undici';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+import { clientNodeConnection, type KubeConnection } from './connection.ts';
 
 /** A failed Kubernetes API call: the HTTP status and the API's own reason and message. */
 export class KubeApiError extends Error {
@@ -25,17 +26,14 @@ export function isGone(error: unknown): boolean {
   return error instanceof KubeApiError && error.status === 410;
 }
 
+/** The HTTP methods the operator uses. */
+export type HttpVerb = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'CONNECT' | 'TRACE';
+
 export type ContentType =
   | 'application/json'
   | 'application/merge-patch+json'
   | 'application/apply-patch+yaml'
   | 'application/json-patch+json';
-
-/**
- * How long one connection pool serves before it is taken afresh from the kubeConfig, so that
- * rotated client certificates or CA files are picked up (tokens are read per request anyway).
- */
-const POOL_MAX_AGE_MS = 5 * 60_000;
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -45,30 +43,30 @@ export interface RequestOptions {
 }
 
 /**
- * Plain JSON over the Kubernetes API, with client-node's KubeConfig doing authentication and
- * TLS. The generated typed clients convert every object through a serializer (dates into
+ * Plain JSON over the Kubernetes API, with a KubeConnection (connection.ts) doing
+ * authentication and TLS over one shared connection pool. The generated typed clients convert every object through a serializer (dates into
  * Date objects and back), which is measurable at 10,000 objects; the operator only needs JSON.
  */
 export class KubeHttp {
-  private readonly kubeConfig: KubeConfig;
-  private readonly server: string;
-  /**
-   * The connection pool every request shares. client-node builds a new undici Agent with the
-   * TLS options on every applySecurityAuthentication, so using its dispatcher per request
-   * opened a new TLS connection (and OpenSSL context) for every API call: measured at a third
-   * of the operator's CPU and most of its native memory (RSS far above the V8 heap).
-   */
-  private pool?: { dispatcher: Dispatcher | undefined; createdAt: number };
+  private readonly connection: Promise<KubeConnection>;
 
-  constructor(kubeConfig: KubeConfig) {
-    this.kubeConfig = kubeConfig;
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
-    this.server = cluster.server.replace(/\/$/, '');
+  /**
+   * From a connection (what the operator's main builds, see connection.ts), or from
+   * client-node's KubeConfig (tests, the CLI, the benchmark: any kubeconfig at all).
+   */
+  constructor(source: KubeConfig | KubeConnection) {
+    if ('authenticate' in source) {
+      this.connection = Promise.resolve(source);
+    } else {
+      if (!source.getCurrentCluster()) throw new Error('the kubeconfig has no current cluster');
+      this.connection = clientNodeConnection(source);
+      // Reported to the first request that awaits it, not as an unhandled rejection.
+      this.connection.catch(() => undefined);
+    }
   }
 
   /** One request; resolves the decoded JSON body, rejects with KubeApiError on a non-2xx. */
-  async request<T>(method: keyof typeof HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
+  async request<T>(method: HttpVerb, path: string, options: RequestOptions = {}): Promise<T> {
     const response = await this.send(method, path, options);
     const text = await response.text();
     if (!response.ok) throw apiError(response.status, text);
@@ -106,32 +104,20 @@ export class KubeHttp {
     if (streamError && !signal.aborted) throw streamError;
   }
 
-  private async send(method: keyof typeof HttpMethod, path: string, options: RequestOptions) {
-    const url = new URL(this.server + path);
+  private async send(method: HttpVerb, path: string, options: RequestOptions) {
+    const connection = await this.connection;
+    const url = new URL(connection.server + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const context = new RequestContext(url.toString(), HttpMethod[method]);
-    await this.kubeConfig.applySecurityAuthentication(context);
-    const headers: Record<string, string> = { ...context.getHeaders(), accept: 'application/json' };
+    const auth = await connection.authenticate(method, url.toString());
+    const headers: Record<string, string> = { ...auth.headers, accept: 'application/json' };
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['content-type'] = options.contentType ?? 'application/json';
       body = JSON.stringify(options.body);
     }
-    const dispatcher = this.shared(context.getDispatcher() as Dispatcher | undefined);
-    return fetch(url, { method, headers, body, dispatcher, signal: options.signal });
-  }
-
-  /** The shared pool; `fresh` (built for this request, never connected) replaces it when old. */
-  private shared(fresh: Dispatcher | undefined): Dispatcher | undefined {
-    const now = Date.now();
-    if (this.pool && now - this.pool.createdAt < POOL_MAX_AGE_MS) return this.pool.dispatcher;
-    const old = this.pool?.dispatcher;
-    this.pool = { dispatcher: fresh, createdAt: now };
-    // Lets running requests (watches included) finish on their connections, then closes them.
-    void old?.close().catch(() => undefined);
-    return fresh;
+    return fetch(url, { method, headers, body, dispatcher: auth.dispatcher, signal: options.signal });
   }
 }
 
