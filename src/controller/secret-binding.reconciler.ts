@@ -142,8 +142,12 @@ export class SecretBindingReconciler {
     const namespace = binding.metadata.namespace!;
     let existing = this.deps.getManagedSecret(namespace, name);
     if (!existing) {
-      // Outside the managed cache: foreign (never overwritten) or ours with its labels stripped.
-      // Checked before reading the store, so a conflict costs no provider call.
+      // Outside the managed cache: foreign (never overwritten) or ours with its labels stripped,
+      // or (most often) a new binding's Secret that does not exist yet. The store is read
+      // meanwhile, so a first sync waits for one round trip, not two; the read goes through
+      // the shared fetch layer (policy checked, batched), which the fetch below then joins.
+      // A conflict found by the GET writes nothing, the value stays in the fetch cache only.
+      this.warm(binding, lifetime, now);
       existing = await this.deps.secrets.getSecret(namespace, name);
     }
     if (existing && !ownedBy(existing, binding))
@@ -322,6 +326,16 @@ export class SecretBindingReconciler {
   }
 
   /** The binding's store and its provider, after the store's policy has admitted the binding. */
+  /** Starts this epoch's read of the binding's values; failures are left to the real fetch. */
+  private warm(binding: SecretBinding, lifetime: EffectiveLifetime, now: number): void {
+    // A rotation due reads fresh (notOlderThan = now) after rotating in the store: not here.
+    if (lifetime.rotationSchedule !== undefined) return;
+    const epoch = refreshEpoch(now, lifetime.refreshMs);
+    void this.resolveStore(binding, lifetime)
+      .then(({ handle, allowedKeys }) => this.fetch(binding, handle, epoch, allowedKeys))
+      .catch(() => undefined);
+  }
+
   private async resolveStore(
     binding: SecretBinding,
     lifetime: EffectiveLifetime,
