@@ -71,7 +71,7 @@ const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n
 /** NODE_ENV and NODE_OPTIONS as the Dockerfile's runtime stage sets them (V8 heap sizing). */
 function imageEnv(): Record<string, string> {
   const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
-  const nodeOptions = /\bNODE_OPTIONS=(\S+)/.exec(dockerfile)?.[1] ?? '';
+  const nodeOptions = /\bNODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile)?.slice(1).find(Boolean) ?? '';
   // Appended, so NODE_OPTIONS given to the bench (a profiler's --import) still reach the operator.
   return {
     NODE_ENV: 'production',
