@@ -29,6 +29,7 @@ import {
   placement,
   pool,
   readyBindings,
+  watchReady,
   remoteKey,
   remoteValue,
   version,
@@ -255,6 +256,7 @@ async function benchOne(
     const writesBefore = apiserverWrites(kubeconfig);
 
     log(`N=${n}: creating ${n} bindings`);
+    const tracker = await watchReady(http, benchNs);
     const started = performance.now();
     let createdCount = 0;
     const creating = pool(n, createConcurrency, async (i) => {
@@ -265,10 +267,14 @@ async function benchOne(
     const deadline = Date.now() + Number(args['ready-timeout']) * 1000;
     let readySeconds = NaN;
     for (;;) {
-      ready = (await readyBindings(http, benchNs)).size;
+      // From the watches; a full list only to confirm the end, or if a watch failed.
+      const seenAt = performance.now();
+      ready = tracker.failed() ? (await readyBindings(http, benchNs)).size : tracker.ready.size;
+      if (ready >= n && !tracker.failed()) ready = (await readyBindings(http, benchNs)).size;
       progress(`N=${n} ready (created ${createdCount})`, ready, n);
       if (ready >= n) {
-        readySeconds = (performance.now() - started) / 1000;
+        // When the watches saw the last one, not after the confirming list.
+        readySeconds = (seenAt - started) / 1000;
         break;
       }
       if (Date.now() > deadline) {
@@ -276,8 +282,9 @@ async function benchOne(
         notes.push(`timed out with ${ready}/${n} Ready`);
         break;
       }
-      await sleep(n >= 5000 ? 1000 : 250);
+      await sleep(tracker.failed() && n >= 5000 ? 1000 : 100);
     }
+    await tracker.stop();
     await creating;
     let secretsCorrect = 0;
     for (let tries = 0; tries < 20; tries++) {
