@@ -195,7 +195,7 @@ export class SecretBindingReconciler {
       handle = resolved.handle;
       allowedKeys = resolved.allowedKeys;
       if (rotationDue && lifetime.rotateInStore) await this.rotateInStore(binding, handle);
-      assembled = await this.fetch(binding, handle, rotationDue ? now : epoch, allowedKeys);
+      assembled = await this.fetch(binding, handle, rotationDue ? now : epoch, allowedKeys, !rotationDue);
     } catch (error) {
       return this.failed(binding, existing, lifetime, toReconcileError(error), now);
     }
@@ -368,10 +368,12 @@ export class SecretBindingReconciler {
     handle: StoreHandle,
     notOlderThan: number,
     allowedKeys?: string[],
+    /** notOlderThan is the start of the refresh epoch (false for a rotation's fresh read). */
+    atEpochStart = true,
   ): Promise<AssembledData> {
     const queries = findQueries(binding.spec);
     const [outcomes, found] = await Promise.all([
-      this.deps.fetcher.read(handle, remoteRequests(binding.spec), notOlderThan),
+      this.deps.fetcher.read(handle, remoteRequests(binding.spec), notOlderThan, { epoch: atEpochStart }),
       Promise.all(queries.map(({ query }) => this.deps.fetcher.find(handle, query, notOlderThan))),
     ]);
     const values = new Map();
