@@ -35,7 +35,7 @@ FROM ${NODE_IMAGE} AS runtime
 # extraEnv: NODE_OPTIONS) for far more bindings. The benchmark runs the operator with these.
 ENV NODE_ENV=production \
   HOME=/nonexistent \
-  NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=384"
+  NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=256"
 WORKDIR /app
 # Everything stays owned by root and is only readable by the operator's user.
 COPY --from=deps /app/node_modules ./node_modules
