@@ -101,6 +101,62 @@ export async function readyBindings(http: KubeHttp, namespaces: string[]): Promi
 }
 
 /**
+ * The Ready bindings of `namespaces`, kept from watches (from each collection's current
+ * version) instead of listing every binding each second, which at N=10,000 loaded the API
+ * server the operator writes to (the floor run has no such poll). `failed` is set when a
+ * watch ends early; callers then fall back to listing.
+ */
+export async function watchReady(
+  http: KubeHttp,
+  namespaces: string[],
+): Promise<{ ready: Set<string>; failed: () => boolean; stop: () => Promise<void> }> {
+  const ready = new Set<string>();
+  const abort = new AbortController();
+  let failed = false;
+  const starts = await Promise.all(
+    namespaces.map(async (ns) => {
+      const path = `/apis/${group}/${version}/namespaces/${ns}/secretbindings`;
+      const list = await http.request<{ metadata: { resourceVersion: string }; items: BindingItem[] }>(
+        'GET',
+        path,
+        { query: { limit: 1 } },
+      );
+      if (list.items.length > 0) failed = true; // only fresh namespaces are watched from here
+      return { ns, path, resourceVersion: list.metadata.resourceVersion };
+    }),
+  );
+  const watches = Promise.all(
+    starts.map(({ ns, path, resourceVersion }) =>
+      http
+        .watch(
+          path,
+          { resourceVersion, allowWatchBookmarks: true },
+          (event) => {
+            if (event.type === 'BOOKMARK') return;
+            const b = event.object as unknown as BindingItem;
+            const key = `${ns}/${b.metadata.name}`;
+            if (event.type !== 'DELETED' && isReady(b)) ready.add(key);
+            else ready.delete(key);
+          },
+          abort.signal,
+        )
+        .then(
+          () => void (abort.signal.aborted || (failed = true)),
+          () => void (abort.signal.aborted || (failed = true)),
+        ),
+    ),
+  );
+  return {
+    ready,
+    failed: () => failed,
+    stop: async () => {
+      abort.abort();
+      await watches;
+    },
+  };
+}
+
+/**
  * Counts bindings in [0, n) whose Secret holds the expected value; `generation(k)` gives
  * the generation of remote secret k.
  */

@@ -87,6 +87,27 @@ export async function operatorProviderCalls(metricsUrl: string): Promise<Record<
   return sumBy(parseProm(text), 'mlsecrets_provider_calls_total', (l) => l.operation ?? 'unknown');
 }
 
+/**
+ * The operator's own view of where time goes: work-queue wait by priority and provider call
+ * latency, as running sums and counts (deltas of two readings give the means over a phase).
+ */
+export async function operatorTimings(metricsUrl: string): Promise<Record<string, number>> {
+  const samples = parseProm(await (await fetch(metricsUrl)).text());
+  const byPriority = (name: string) => sumBy(samples, name, (l) => l.priority);
+  const wait = byPriority('mlsecrets_workqueue_wait_seconds_sum');
+  const waits = byPriority('mlsecrets_workqueue_wait_seconds_count');
+  const provider = sumBy(samples, 'mlsecrets_provider_request_duration_seconds_sum', () => 'all');
+  const providers = sumBy(samples, 'mlsecrets_provider_request_duration_seconds_count', () => 'all');
+  return {
+    highWaitSeconds: wait.high ?? 0,
+    highWaits: waits.high ?? 0,
+    lowWaitSeconds: wait.low ?? 0,
+    lowWaits: waits.low ?? 0,
+    providerSeconds: provider.all ?? 0,
+    providerCalls: providers.all ?? 0,
+  };
+}
+
 const writeVerbs = new Set(['PATCH', 'POST', 'PUT', 'DELETE', 'APPLY']);
 
 /**

@@ -15,7 +15,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeHttp, isNotFound } from '../src/kube/http.ts';
+import { KubeHttp } from '../src/kube/http.ts';
 import { ensureControlPlaneBinaries, startControlPlane } from '../test/harness/control-plane.ts';
 import { awsClientConfig, startMoto } from '../test/harness/emulators.ts';
 import { freePort } from '../test/harness/ports.ts';
@@ -29,6 +29,7 @@ import {
   placement,
   pool,
   readyBindings,
+  watchReady,
   remoteKey,
   remoteValue,
   version,
@@ -38,6 +39,7 @@ import {
   delta,
   motoRequests,
   operatorProviderCalls,
+  operatorTimings,
   operatorWrites,
   percentile,
   ProcSampler,
@@ -67,6 +69,17 @@ let motoEndpoint = '';
 
 const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 
+/** NODE_ENV and NODE_OPTIONS as the Dockerfile's runtime stage sets them (V8 heap sizing). */
+function imageEnv(): Record<string, string> {
+  const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+  const nodeOptions = /\bNODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile)?.slice(1).find(Boolean) ?? '';
+  // Appended, so NODE_OPTIONS given to the bench (a profiler's --import) still reach the operator.
+  return {
+    NODE_ENV: 'production',
+    NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', nodeOptions].join(' ').trim(),
+  };
+}
+
 function seconds(duration: string): number {
   const m = /^(\d+)(s|m|h)$/.exec(duration);
   if (!m) throw new Error(`bad duration ${duration}`);
@@ -81,6 +94,16 @@ async function main(): Promise<void> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-bench-'));
   const logDir = path.join(workDir, 'logs');
   log(`work dir ${workDir}`);
+  // The operator runs as the image runs it: compiled (no type stripping at start-up, which
+  // costs ~25 MiB of RSS) and with the image's NODE_OPTIONS.
+  execFileSync(
+    process.execPath,
+    [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: repoRoot,
+      stdio: 'inherit',
+    },
+  );
   const binDir = ensureControlPlaneBinaries(repoRoot);
   const [cp, moto] = await Promise.all([
     startControlPlane({ binDir, dir: path.join(workDir, 'control-plane'), dieWithParent: true, log }),
@@ -198,11 +221,13 @@ async function benchOne(
   const healthPort = await freePort();
   const metricsPort = await freePort();
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  const motoBefore = motoRequests(motoLog);
   const operator: ManagedProcess = startProcess({
     name: `operator-${n}`,
     command: process.execPath,
+    env: { ...process.env, ...imageEnv() },
     args: [
-      'src/main.ts',
+      'dist/main.js',
       '--kubeconfig',
       kubeconfig,
       '--webhook=false',
@@ -225,11 +250,13 @@ async function benchOne(
       process: operator,
     });
     const cpuStart = readProc(operator.pid).cpuSeconds;
-    const callsBefore = await operatorProviderCalls(metricsUrl);
-    const motoBefore = motoRequests(motoLog);
+    // A fresh process counts from zero: its start-up calls (the store's credentials check)
+    // belong to the initial sync on both sides, and no snapshot can fall between them.
+    const callsBefore: Record<string, number> = {};
     const writesBefore = apiserverWrites(kubeconfig);
 
     log(`N=${n}: creating ${n} bindings`);
+    const tracker = await watchReady(http, benchNs);
     const started = performance.now();
     let createdCount = 0;
     const creating = pool(n, createConcurrency, async (i) => {
@@ -240,10 +267,14 @@ async function benchOne(
     const deadline = Date.now() + Number(args['ready-timeout']) * 1000;
     let readySeconds = NaN;
     for (;;) {
-      ready = (await readyBindings(http, benchNs)).size;
+      // From the watches; a full list only to confirm the end, or if a watch failed.
+      const seenAt = performance.now();
+      ready = tracker.failed() ? (await readyBindings(http, benchNs)).size : tracker.ready.size;
+      if (ready >= n && !tracker.failed()) ready = (await readyBindings(http, benchNs)).size;
       progress(`N=${n} ready (created ${createdCount})`, ready, n);
       if (ready >= n) {
-        readySeconds = (performance.now() - started) / 1000;
+        // When the watches saw the last one, not after the confirming list.
+        readySeconds = (seenAt - started) / 1000;
         break;
       }
       if (Date.now() > deadline) {
@@ -251,8 +282,9 @@ async function benchOne(
         notes.push(`timed out with ${ready}/${n} Ready`);
         break;
       }
-      await sleep(n >= 5000 ? 1000 : 250);
+      await sleep(tracker.failed() && n >= 5000 ? 1000 : 100);
     }
+    await tracker.stop();
     await creating;
     let secretsCorrect = 0;
     for (let tries = 0; tries < 20; tries++) {
@@ -296,30 +328,47 @@ async function benchOne(
     notes.push(`floor writes seen by kube-apiserver: ${JSON.stringify(floorWrites)}`);
 
     if (!args['skip-refresh'] && ready >= n) {
-      // Steady state: one full refresh cycle with nothing changed. Each binding refreshes
-      // within `refresh` of becoming Ready, so the window covers the whole cycle.
-      const windowMs = (seconds(refresh) + readySeconds + 5) * 1000;
-      log(`N=${n}: steady-state refresh window ${(windowMs / 1000).toFixed(0)} s`);
+      // Steady state: exactly one full refresh with nothing changed. Bindings refresh on
+      // wall-clock boundaries (multiples of `refresh`), so the window runs from just before one
+      // boundary to just before the next: it holds one refresh of every binding, never two
+      // (a window of refresh + sync time did, and counted two refreshes' calls as one).
+      const refreshMs = seconds(refresh) * 1000;
+      let windowStart = (Math.floor(Date.now() / refreshMs) + 1) * refreshMs - 1000;
+      if (windowStart <= Date.now()) windowStart += refreshMs;
+      const windowMs = refreshMs;
+      log(`N=${n}: steady-state refresh window ${(windowMs / 1000).toFixed(0)} s, one refresh boundary`);
+      while (Date.now() < windowStart) {
+        progress(
+          `N=${n} waiting for a refresh boundary (s)`,
+          0,
+          Math.ceil((windowStart - Date.now()) / 1000),
+        );
+        await sleep(Math.min(1000, windowStart - Date.now()));
+      }
       const c0 = await operatorProviderCalls(metricsUrl);
       const m0 = motoRequests(motoLog);
       const w0 = apiserverWrites(kubeconfig);
       const cpu0 = readProc(operator.pid).cpuSeconds;
       const t0 = performance.now();
-      while (performance.now() - t0 < windowMs) {
+      // Ends exactly 1 s before the next boundary: an overshot sleep would let the next
+      // refresh's first calls into one counter and not the other.
+      const windowEnd = windowStart + windowMs;
+      while (Date.now() < windowEnd) {
         progress(
           `N=${n} steady refresh (s)`,
           Math.floor((performance.now() - t0) / 1000),
           Math.ceil(windowMs / 1000),
         );
-        await sleep(1000);
+        await sleep(Math.min(1000, windowEnd - Date.now()));
       }
       progress(`N=${n} steady refresh (s)`, 1, 1);
-      const sCalls = delta(await operatorProviderCalls(metricsUrl), c0);
+      const [sCallsAfter, sMoto] = [await operatorProviderCalls(metricsUrl), motoRequests(motoLog)];
+      const sCalls = delta(sCallsAfter, c0);
       const sWrites = operatorWrites(delta(apiserverWrites(kubeconfig), w0));
       result.steadyRefresh = {
         providerCalls: sCalls,
         providerCallsTotal: total(sCalls),
-        moto: motoRequests(motoLog) - m0,
+        moto: sMoto - m0,
         writes: sWrites,
         writesTotal: total(sWrites),
         cpuSeconds: readProc(operator.pid).cpuSeconds - cpu0,
@@ -331,6 +380,7 @@ async function benchOne(
       await sm.send(new PutSecretValueCommand({ SecretId: remoteKey(0), SecretString: remoteValue(0, 1) }));
       const tUpdate = performance.now();
       const cBase = total(await operatorProviderCalls(metricsUrl));
+      const timings0 = await operatorTimings(metricsUrl);
       let tFired: number | null = null;
       const firstSync: number[] = [];
       let firstSyncStarted = false;
@@ -367,11 +417,16 @@ async function benchOne(
       };
       const fsDeadline = Date.now() + 60_000;
       while (firstSyncStarted && firstSync.length < 20 && Date.now() < fsDeadline) await sleep(200);
+      const timings = delta(await operatorTimings(metricsUrl), timings0);
+      const mean = (sum: string, count: string) => (timings[sum] ?? 0) / (timings[count] ?? NaN);
       result.firstSync = {
         count: firstSync.length,
         p50: percentile(firstSync, 50),
         p99: percentile(firstSync, 99),
         max: Math.max(...firstSync),
+        meanHighQueueWait: mean('highWaitSeconds', 'highWaits'),
+        meanLowQueueWait: mean('lowWaitSeconds', 'lowWaits'),
+        meanProviderCall: mean('providerSeconds', 'providerCalls'),
       };
       notes.push(
         'rotation: secondsAfterRefreshFired counts from the first provider call after the update; first sync: 20 bindings created at that moment',
@@ -389,7 +444,13 @@ async function benchOne(
   }
 }
 
-/** Creates 20 bindings and records each one's seconds to Ready into `out`. */
+/**
+ * Creates 20 bindings and records each one's seconds from its create call to Ready into `out`.
+ * Readiness comes from a watch on the bench namespaces (from the collections' current
+ * resourceVersion, so no existing binding is replayed): polling 20 bindings every 25 ms put
+ * 800 GETs a second on the same 2 cores as the operator and the API server, which slowed
+ * the very thing measured; the watch sees each status patch as it lands.
+ */
 async function measureFirstSync(
   http: KubeHttp,
   n: number,
@@ -399,27 +460,54 @@ async function measureFirstSync(
   refresh: string,
   out: number[],
 ): Promise<void> {
+  const createdAt = new Map<string, number>();
+  const ready = new Set<string>();
+  const abort = new AbortController();
+  let allReady: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (allReady = resolve));
+  // The collections' versions first, so the watches miss nothing created after this point.
+  const versions = await Promise.all(
+    namespaces.map(async (ns) => {
+      const path = `/apis/${group}/${version}/namespaces/${ns}/secretbindings`;
+      const list = await http.request<{ metadata: { resourceVersion: string } }>('GET', path, {
+        query: { limit: 1 },
+      });
+      return { path, resourceVersion: list.metadata.resourceVersion };
+    }),
+  );
+  const watches = Promise.all(
+    versions.map(({ path, resourceVersion }) =>
+      http
+        .watch(
+          path,
+          { resourceVersion },
+          (event) => {
+            const b = event.object as unknown as Parameters<typeof isReady>[0] & {
+              metadata: { namespace: string };
+            };
+            const key = `${b.metadata.namespace}/${b.metadata.name}`;
+            const started = createdAt.get(key);
+            if (started === undefined || ready.has(key) || !isReady(b)) return;
+            ready.add(key);
+            out.push((performance.now() - started) / 1000);
+            if (ready.size === 20) allReady();
+          },
+          abort.signal,
+        )
+        .catch(() => undefined),
+    ),
+  );
   await Promise.all(
     Array.from({ length: 20 }, async (_, j) => {
       const i = n + j;
-      const started = performance.now();
-      await createBinding(http, i, namespaces, k, store, refresh);
       const { namespace, name } = placement(i, namespaces);
-      for (;;) {
-        try {
-          const b = await http.request<Parameters<typeof isReady>[0]>(
-            'GET',
-            `/apis/${group}/${version}/namespaces/${namespace}/secretbindings/${name}`,
-          );
-          if (isReady(b)) break;
-        } catch (error) {
-          if (!isNotFound(error)) throw error;
-        }
-        await sleep(25);
-      }
-      out.push((performance.now() - started) / 1000);
+      createdAt.set(`${namespace}/${name}`, performance.now());
+      await createBinding(http, i, namespaces, k, store, refresh);
     }),
   );
+  await Promise.race([done, sleep(60_000)]);
+  abort.abort();
+  await watches;
 }
 
 await main();

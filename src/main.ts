@@ -1,16 +1,16 @@
 // Composition root: configuration → adapters → operator.start(). Nothing else lives here.
 import os from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from './config/config.ts';
+import { loadConnection } from './kube/connection.ts';
 import { createLogger } from './observability/logger.ts';
 import { Operator } from './operator.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2), process.env, os.hostname());
   const logger = createLogger(config.logLevel);
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
-  else kubeConfig.loadFromCluster();
+  // Not client-node's KubeConfig unless the kubeconfig needs it (exec plugins, OIDC, proxies):
+  // its generated API models would be ~45 MiB of the operator's memory.
+  const kubeConfig = await loadConnection(config.kubeconfig);
   const operator = new Operator({
     config,
     kubeConfig,

@@ -15,6 +15,7 @@ import { DataHasher } from './data/data-hash.ts';
 import { Fetcher } from './fetch/fetcher.ts';
 import { KubeEventRecorder, type EventRecorder } from './kube/events.ts';
 import { EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION } from './api/labels.ts';
+import type { KubeConnection } from './kube/connection.ts';
 import { KubeHttp } from './kube/http.ts';
 import { loadInstallKey } from './kube/install-key.ts';
 import { KubeClient } from './kube/kube-client.ts';
@@ -29,7 +30,8 @@ import type { ProviderFactory } from './providers/provider.port.ts';
 
 export interface OperatorOptions {
   config: OperatorConfig;
-  kubeConfig: KubeConfig;
+  /** client-node's KubeConfig, or a connection built without it (main.ts). */
+  kubeConfig: KubeConfig | KubeConnection;
   logger: Logger;
   clock?: Clock;
   providers?: ProviderFactory[];
@@ -189,6 +191,8 @@ export class Operator {
       stores,
       status: this.kube,
       events,
+      // The credentials check (STS GetCallerIdentity, …) is a provider call like any other.
+      onProviderCall: (handle, operation) => this.metrics.providerCall(handle, operation),
     });
     if (config.webhook) {
       this.webhook = new PodWebhook({

@@ -73,7 +73,14 @@ export class Manager {
 
   constructor(options: ManagerOptions) {
     this.options = options;
-    this.queue = new WorkQueue({ clock: options.clock });
+    const workers = options.workers ?? 8;
+    // A quarter of the workers (at least one, when there are two or more) never take routine
+    // refreshes: a full refresh of thousands of bindings holds the others on provider calls,
+    // and a new binding must not queue behind them (first sync ≤ 1 s during a refresh).
+    this.queue = new WorkQueue({
+      clock: options.clock,
+      maxLowInFlight: Math.max(1, workers - Math.ceil(workers / 4)),
+    });
     const scopes = options.namespaces?.length ? options.namespaces : [''];
     for (const ns of scopes) {
       const namespace = ns || undefined;

@@ -161,8 +161,12 @@ export class SecretBindingReconciler {
       existing = await this.deps.secrets.getSecret(namespace, name);
     }
     if (!existing) {
-      // Outside the managed cache: foreign (never overwritten) or ours with its labels stripped.
-      // Checked before reading the store, so a conflict costs no provider call.
+      // Outside the managed cache: foreign (never overwritten) or ours with its labels stripped,
+      // or (most often) a new binding's Secret that does not exist yet. The store is read
+      // meanwhile, so a first sync waits for one round trip, not two; the read goes through
+      // the shared fetch layer (policy checked, batched), which the fetch below then joins.
+      // A conflict found by the GET writes nothing, the value stays in the fetch cache only.
+      this.warm(binding, lifetime, now);
       existing = await this.deps.secrets.getSecret(namespace, name);
     }
     if (existing && !ownedBy(existing, binding))
@@ -216,7 +220,7 @@ export class SecretBindingReconciler {
       handle = resolved.handle;
       allowedKeys = resolved.allowedKeys;
       if (rotationDue && lifetime.rotateInStore) await this.rotateInStore(binding, handle);
-      assembled = await this.fetch(binding, handle, rotationDue ? now : epoch, allowedKeys);
+      assembled = await this.fetch(binding, handle, rotationDue ? now : epoch, allowedKeys, !rotationDue);
     } catch (error) {
       return this.failed(binding, existing, lifetime, toReconcileError(error), now);
     }
@@ -349,6 +353,16 @@ export class SecretBindingReconciler {
   }
 
   /** The binding's store and its provider, after the store's policy has admitted the binding. */
+  /** Starts this epoch's read of the binding's values; failures are left to the real fetch. */
+  private warm(binding: SecretBinding, lifetime: EffectiveLifetime, now: number): void {
+    // A rotation due reads fresh (notOlderThan = now) after rotating in the store: not here.
+    if (lifetime.rotationSchedule !== undefined) return;
+    const epoch = refreshEpoch(now, lifetime.refreshMs);
+    void this.resolveStore(binding, lifetime)
+      .then(({ handle, allowedKeys }) => this.fetch(binding, handle, epoch, allowedKeys))
+      .catch(() => undefined);
+  }
+
   private async resolveStore(
     binding: SecretBinding,
     lifetime: EffectiveLifetime,
@@ -387,12 +401,15 @@ export class SecretBindingReconciler {
     handle: StoreHandle,
     notOlderThan: number,
     allowedKeys?: string[],
+    /** notOlderThan is the start of the refresh epoch (false for a rotation's fresh read). */
+    atEpochStart = true,
   ): Promise<AssembledData> {
     const queries = findQueries(binding.spec);
     const requests = remoteRequests(binding.spec);
     for (let attempt = 1; ; attempt++) {
       const [outcomes, found] = await Promise.all([
-        this.deps.fetcher.read(handle, requests, notOlderThan),
+        // A read again after a torn read is a fresh read, not the epoch's first ask.
+        this.deps.fetcher.read(handle, requests, notOlderThan, { epoch: atEpochStart && attempt === 1 }),
         Promise.all(queries.map(({ query }) => this.deps.fetcher.find(handle, query, notOlderThan))),
       ]);
       const values = new Map();

@@ -10,6 +10,7 @@ import type { Clock } from './clock.ts';
 import { toReconcileError } from './errors.ts';
 import { mergePatchOf, RetryLater, sameJson, type ReconcileResult } from './secret-binding.reconciler.ts';
 import type { StoreDirectory } from './stores.ts';
+import type { StoreHandle } from '../fetch/fetcher.ts';
 
 export interface SecretStoreReconcilerDeps {
   clock: Clock;
@@ -19,7 +20,7 @@ export interface SecretStoreReconcilerDeps {
   status: StatusWriter;
   events: EventRecorder;
   /** Tells the fetch metrics of the calls a credentials check makes. */
-  onProviderCall?: (store: Store, operation: string) => void;
+  onProviderCall?: (store: StoreHandle, operation: string) => void;
   /** How often working credentials are checked again. */
   recheckMs?: number;
 }
@@ -40,7 +41,7 @@ export class SecretStoreReconciler {
     const observedGeneration = store.metadata.generation;
     try {
       const handle = await this.deps.stores.handleFor(store);
-      await handle.provider.validate((operation) => this.deps.onProviderCall?.(store, operation));
+      await handle.provider.validate((operation) => this.deps.onProviderCall?.(handle, operation));
       const conditions = setCondition(
         previous.conditions,
         {

@@ -18,6 +18,12 @@ export interface WorkQueueOptions {
   jitter?: number;
   /** Source of randomness in [0, 1) for the jitter; injectable so tests are exact. Default Math.random. */
   random?: () => number;
+  /**
+   * At most this many `low` keys are handed out at once. Workers beyond it take only `high`
+   * keys, so a new binding finds a free worker even while a full refresh holds every other
+   * one on a provider call. Default: no limit.
+   */
+  maxLowInFlight?: number;
 }
 
 /** Options of {@link WorkQueue.addRateLimited}. */
@@ -170,8 +176,11 @@ export class WorkQueue {
   readonly #maxDelayMs: number;
   readonly #jitter: number;
   readonly #random: () => number;
+  readonly #maxLowInFlight: number;
 
   #seq = 0;
+  /** Keys handed out at `low` priority and not yet done. */
+  readonly #lowInFlight = new Set<string>();
   readonly #ready = new Map<string, ReadyEntry>();
   readonly #high = new Fifo<Slot>();
   readonly #low = new Fifo<Slot>();
@@ -187,7 +196,16 @@ export class WorkQueue {
   #shutDown = false;
 
   constructor(options: WorkQueueOptions) {
-    const { clock, baseDelayMs = 500, maxDelayMs = 300_000, jitter = 0.2, random = Math.random } = options;
+    const {
+      clock,
+      baseDelayMs = 500,
+      maxDelayMs = 300_000,
+      jitter = 0.2,
+      random = Math.random,
+      maxLowInFlight = Infinity,
+    } = options;
+    if (!(maxLowInFlight >= 1))
+      throw new RangeError(`WorkQueue: maxLowInFlight must be >= 1, got ${maxLowInFlight}`);
     if (!(baseDelayMs >= 0) || !Number.isFinite(baseDelayMs)) {
       throw new RangeError(`WorkQueue: baseDelayMs must be a finite number >= 0, got ${baseDelayMs}`);
     }
@@ -201,6 +219,7 @@ export class WorkQueue {
     this.#maxDelayMs = maxDelayMs;
     this.#jitter = jitter;
     this.#random = random;
+    this.#maxLowInFlight = maxLowInFlight;
   }
 
   /**
@@ -301,6 +320,8 @@ export class WorkQueue {
     if (!this.#processing.has(key)) return;
     const dirty = this.#processing.get(key);
     this.#processing.delete(key);
+    // A low slot came free: a low key held back by the limit may go to a waiting worker.
+    if (this.#lowInFlight.delete(key)) this.#scheduleDispatch();
     if (dirty !== undefined && !this.#shutDown) this.#enqueue(key, dirty, this.#clock.now());
   }
 
@@ -360,11 +381,14 @@ export class WorkQueue {
   }
 
   #takeNext(): WorkItem | undefined {
-    const slot = this.#shiftLive(this.#high) ?? this.#shiftLive(this.#low);
+    const slot =
+      this.#shiftLive(this.#high) ??
+      (this.#lowInFlight.size < this.#maxLowInFlight ? this.#shiftLive(this.#low) : undefined);
     if (slot === undefined) return undefined;
     const entry = this.#ready.get(slot.key)!;
     this.#ready.delete(slot.key);
     this.#processing.set(slot.key, undefined);
+    if (entry.priority === 'low') this.#lowInFlight.add(slot.key);
     return { key: slot.key, priority: entry.priority, waitedMs: this.#clock.now() - entry.readyAt };
   }
 

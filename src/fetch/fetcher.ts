@@ -44,6 +44,8 @@ interface Pending {
   resolve: (outcome: Outcome) => void;
   /** Read ahead, not asked for: refreshing it must not count as a use. */
   readAhead?: boolean;
+  /** `notOlderThan` is the start of a refresh epoch (not "now", as for a rotation). */
+  epoch?: boolean;
 }
 
 /**
@@ -68,6 +70,8 @@ export class Fetcher {
   private readonly pending = new Map<string, { store: StoreHandle; items: Pending[] }>();
   private readonly maxIdleMs: number;
   private lastSweep = 0;
+  /** The refresh epoch (notOlderThan) each store was last prefetched for. */
+  private readonly prefetched = new Map<string, number>();
 
   constructor(options: { clock: Clock; logger: Logger; observer?: FetchObserver; maxIdleMs?: number }) {
     this.clock = options.clock;
@@ -76,11 +80,16 @@ export class Fetcher {
     this.maxIdleMs = options.maxIdleMs ?? 2 * 3600_000;
   }
 
-  /** Reads `requests` from `store`, each answered by a value or its classified error. */
+  /**
+   * Reads `requests` from `store`, each answered by a value or its classified error.
+   * `epoch`: `notOlderThan` is the start of the caller's refresh epoch (the first such ask in a
+   * new epoch prefetches the store's values), not a one-off "fresh as of now".
+   */
   async read(
     store: StoreHandle,
     requests: RemoteRequest[],
     notOlderThan: number,
+    options: { epoch?: boolean } = {},
   ): Promise<Map<string, Outcome>> {
     const now = this.clock.now();
     this.sweep(now);
@@ -98,7 +107,7 @@ export class Fetcher {
           this.observer?.readSaved(store);
           return flying;
         }
-        return this.track(key, this.enqueue(store, request, notOlderThan));
+        return this.track(key, this.enqueue(store, request, notOlderThan, options.epoch));
       }),
     );
     return new Map(requests.map((request, i) => [requestId(request), answers[i]!]));
@@ -147,6 +156,7 @@ export class Fetcher {
   forgetStore(storeId: string): void {
     for (const key of this.keysByStore.get(storeId) ?? []) this.cache.delete(key);
     this.keysByStore.delete(storeId);
+    this.prefetched.delete(storeId);
   }
 
   private track(key: string, promise: Promise<Outcome>): Promise<Outcome> {
@@ -155,7 +165,12 @@ export class Fetcher {
     return tracked;
   }
 
-  private enqueue(store: StoreHandle, request: RemoteRequest, notOlderThan: number): Promise<Outcome> {
+  private enqueue(
+    store: StoreHandle,
+    request: RemoteRequest,
+    notOlderThan: number,
+    epoch?: boolean,
+  ): Promise<Outcome> {
     return new Promise((resolve) => {
       let batch = this.pending.get(store.id);
       if (!batch) {
@@ -167,7 +182,7 @@ export class Fetcher {
           void this.flush(batch!.store, batch!.items);
         });
       }
-      batch.items.push({ request, notOlderThan, resolve });
+      batch.items.push({ request, notOlderThan, resolve, epoch });
     });
   }
 
@@ -220,17 +235,23 @@ export class Fetcher {
   }
 
   /**
-   * Fills the spare room of the last batch with values of this store that are stale for the
-   * epoch being served and were used lately: the bindings that need them are about to ask.
-   * A full refresh of K remote secrets then costs about K / batch size calls instead of one
-   * call per few bindings, and never a call more than the asks themselves need.
+   * Read-ahead, in two forms. The first ask of a store in a new refresh epoch reads every value
+   * of that store that was used in the previous epoch and is now stale, in full batches, at
+   * once: the bindings that need them are about to ask (a full refresh is due on the same
+   * wall-clock boundary), so a refresh of K remote secrets costs ceil(K / batch size) calls
+   * and the reconciles behind it find the cache warm instead of waiting on calls one after
+   * the other. Later asks in the epoch fill the spare room of their last batch with any other
+   * stale values, which never adds a call.
    */
   private readAhead(store: StoreHandle, items: Pending[], size: number): void {
     const batchable = store.provider.batchable?.bind(store.provider);
     if (size <= 1 || !batchable) return;
-    let spare = Math.ceil(items.length / size) * size - items.length;
-    if (spare === 0) return;
     const horizon = Math.max(...items.map((p) => p.notOlderThan));
+    const epochStart = Math.max(...items.map((p) => (p.epoch ? p.notOlderThan : -Infinity)));
+    const newEpoch = epochStart === horizon && horizon > (this.prefetched.get(store.id) ?? -Infinity);
+    if (newEpoch) this.prefetched.set(store.id, horizon);
+    let spare = newEpoch ? Infinity : Math.ceil(items.length / size) * size - items.length;
+    if (spare === 0) return;
     const asked = new Set(items.map((p) => cacheKey(store, p.request)));
     const candidates = [...(this.keysByStore.get(store.id) ?? [])]
       .map((key) => ({ key, entry: this.cache.get(key) }))
@@ -238,6 +259,8 @@ export class Fetcher {
         (c): c is { key: string; entry: CacheEntry } =>
           c.entry !== undefined &&
           c.entry.fetchedAt < horizon &&
+          // The epoch-start prefetch takes only values some binding used since their last read.
+          (!newEpoch || c.entry.usedAt >= c.entry.fetchedAt) &&
           !asked.has(c.key) &&
           !this.inFlight.has(c.key) &&
           batchable(c.entry.request),

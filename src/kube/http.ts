@@ -1,7 +1,8 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { fetch, getGlobalDispatcher, request as undiciRequest, type Dispatcher, type Response } from 'undici';
+import { clientNodeConnection, type KubeConnection } from './connection.ts';
 
 /** A failed Kubernetes API call: the HTTP status and the API's own reason and message. */
 export class KubeApiError extends Error {
@@ -36,6 +37,9 @@ export function isGone(error: unknown): boolean {
   return error instanceof KubeApiError && error.status === 410;
 }
 
+/** The HTTP methods the operator uses. */
+export type HttpVerb = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'CONNECT' | 'TRACE';
+
 export type ContentType =
   | 'application/json'
   | 'application/merge-patch+json'
@@ -50,16 +54,18 @@ export interface RequestOptions {
 }
 
 /**
- * Plain JSON over the Kubernetes API, with client-node's KubeConfig doing authentication and
- * TLS. The generated typed clients convert every object through a serializer (dates into
+ * Plain JSON over the Kubernetes API, with a KubeConnection (connection.ts) doing
+ * authentication and TLS over one shared connection pool. The generated typed clients convert every object through a serializer (dates into
  * Date objects and back), which is measurable at 10,000 objects; the operator only needs JSON.
  */
 export class KubeHttp {
-  private readonly kubeConfig: KubeConfig;
-  private readonly server: string;
+  private readonly connection: Promise<KubeConnection>;
   private readonly writableUntil?: () => number;
 
   /**
+   * From a connection (what the operator's main builds, see connection.ts), or from
+   * client-node's KubeConfig (tests, the CLI, the benchmark: any kubeconfig at all).
+   *
    * `writableUntil`, when given, is asked right before every request that is not a GET: the
    * time (epoch ms) until which this client may write. Past it the request is refused with
    * NotLeaderError; before it the request is aborted if it has not completed by then, so that
@@ -67,16 +73,20 @@ export class KubeHttp {
    * wakes with its timers first: the abort runs before the request could be sent).
    * The reconcilers' writes of a leader-elected replica: see LeaderElector.leaseValidUntil.
    */
-  constructor(kubeConfig: KubeConfig, options: { writableUntil?: () => number } = {}) {
-    this.kubeConfig = kubeConfig;
+  constructor(source: KubeConfig | KubeConnection, options: { writableUntil?: () => number } = {}) {
     this.writableUntil = options.writableUntil;
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
-    this.server = cluster.server.replace(/\/$/, '');
+    if ('authenticate' in source) {
+      this.connection = Promise.resolve(source);
+    } else {
+      if (!source.getCurrentCluster()) throw new Error('the kubeconfig has no current cluster');
+      this.connection = clientNodeConnection(source);
+      // Reported to the first request that awaits it, not as an unhandled rejection.
+      this.connection.catch(() => undefined);
+    }
   }
 
   /** One request; resolves the decoded JSON body, rejects with KubeApiError on a non-2xx. */
-  async request<T>(method: keyof typeof HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
+  async request<T>(method: HttpVerb, path: string, options: RequestOptions = {}): Promise<T> {
     const response = await this.send(method, path, options);
     const text = await response.text();
     if (!response.ok) throw apiError(response.status, text);
@@ -115,17 +125,17 @@ export class KubeHttp {
   }
 
   private async send(
-    method: keyof typeof HttpMethod,
+    method: HttpVerb,
     path: string,
     options: RequestOptions,
   ): Promise<Pick<Response, 'ok' | 'status' | 'text' | 'body'>> {
-    const url = new URL(this.server + path);
+    const connection = await this.connection;
+    const url = new URL(connection.server + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const context = new RequestContext(url.toString(), HttpMethod[method]);
-    await this.kubeConfig.applySecurityAuthentication(context);
-    const headers: Record<string, string> = { ...context.getHeaders(), accept: 'application/json' };
+    const auth = await connection.authenticate(method, url.toString());
+    const headers: Record<string, string> = { ...auth.headers, accept: 'application/json' };
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['content-type'] = options.contentType ?? 'application/json';
@@ -133,7 +143,7 @@ export class KubeHttp {
     }
     // Checked last, after every await, so that nothing can pass between the check and the send.
     let signal = options.signal;
-    let dispatcher: Dispatcher | undefined = context.getDispatcher();
+    let dispatcher: Dispatcher | undefined = auth.dispatcher;
     if (method !== 'GET' && this.writableUntil) {
       const writableUntil = this.writableUntil;
       const left = writableUntil() - Date.now();
@@ -144,7 +154,8 @@ export class KubeHttp {
       }
       // And once more right before the first byte goes out: a request can wait for a
       // connection (a TLS handshake) through a pause of the whole process, and a process woken
-      // from SIGSTOP handles its sockets before its timers.
+      // from SIGSTOP handles its sockets before its timers. compose() wraps the shared pool,
+      // it opens no connection of its own.
       dispatcher = (dispatcher ?? getGlobalDispatcher()).compose((dispatch) => (opts, handler) => {
         const start = handler.onRequestStart?.bind(handler);
         handler.onRequestStart = (controller, ctx) => {

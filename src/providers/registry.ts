@@ -1,7 +1,4 @@
 import type { StoreProvider } from '../api/types.ts';
-import { gcpProviderFactory } from './gcp/secret-manager.provider.ts';
-import { awsProviderFactory } from './aws/aws.provider.ts';
-import { kubernetesProviderFactory } from './kubernetes/kubernetes.provider.ts';
 import {
   StoreConfigError,
   type ProviderContext,
@@ -9,11 +6,37 @@ import {
   type SecretsProvider,
 } from './provider.port.ts';
 
+/**
+ * A factory whose module is imported on the first store of its kind. The SDKs are the largest
+ * part of the operator's fixed memory (Google's gRPC and protobuf clients alone add ~40 MB of
+ * RSS, AWS's ~25 MB), and most clusters use one provider: the others are never loaded.
+ */
+export function lazyFactory(
+  id: ProviderFactory['id'],
+  load: () => Promise<ProviderFactory>,
+): ProviderFactory {
+  let loading: Promise<ProviderFactory> | undefined;
+  return {
+    id,
+    async create(spec, context) {
+      // A failed import (a broken install) is tried again by the next store, not remembered.
+      const factory = await (loading ??= load().catch((error: unknown) => {
+        loading = undefined;
+        throw error;
+      }));
+      return factory.create(spec, context);
+    },
+  };
+}
+
 /** Every provider the operator knows. Adding one is a folder and a line here. */
 export const defaultFactories: ProviderFactory[] = [
-  kubernetesProviderFactory,
-  gcpProviderFactory,
-  awsProviderFactory,
+  lazyFactory(
+    'kubernetes',
+    async () => (await import('./kubernetes/kubernetes.provider.ts')).kubernetesProviderFactory,
+  ),
+  lazyFactory('gcp', async () => (await import('./gcp/secret-manager.provider.ts')).gcpProviderFactory),
+  lazyFactory('aws', async () => (await import('./aws/aws.provider.ts')).awsProviderFactory),
 ];
 
 /** Picks the factory for the one provider a store sets. */

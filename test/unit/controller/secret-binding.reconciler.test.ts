@@ -918,6 +918,28 @@ describe('SecretBindingReconciler: failures', () => {
     expect(h.secret()).toEqual(foreign);
   });
 
+  test('a new binding reads its values while the lookup of a Secret outside the cache is in flight', async () => {
+    const h = setup();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const get = h.cluster.getSecret.bind(h.cluster);
+    h.cluster.getSecret = async (namespace, name) => {
+      await gate;
+      return get(namespace, name);
+    };
+    const reconciled = h.reconcile();
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    // The GET has not answered, and the store read is already out.
+    expect(h.cluster.gets).toHaveLength(0);
+    expect(h.provider.calls).toHaveLength(1);
+    release();
+    await reconciled;
+    // The reconcile's own fetch was served by that read: still one call.
+    expect(h.provider.calls).toHaveLength(1);
+    expect(h.cluster.applies).toHaveLength(1);
+    expect(condition(h, 'Ready')).toMatchObject({ status: 'True' });
+  });
+
   test('a managed Secret of the target name owned by another binding is a conflict too, found without a read', async () => {
     const h = setup();
     h.cluster.secrets.set(`${NS}/${NAME}`, {

@@ -179,6 +179,57 @@ describe('WorkQueue: keys being processed', () => {
   });
 });
 
+describe('WorkQueue: workers kept for high keys (maxLowInFlight)', () => {
+  test('beyond the limit, idle workers wait for high keys; a new high key is handed out at once', async () => {
+    const { queue } = setup({ maxLowInFlight: 2 });
+    for (let i = 0; i < 10; i++) queue.add(`refresh-${i}`, 'low');
+    const workers = Array.from({ length: 4 }, () => queue.get());
+    expect(await peek(workers[0]!)).toEqual({ value: expect.objectContaining({ key: 'refresh-0' }) });
+    expect(await peek(workers[1]!)).toEqual({ value: expect.objectContaining({ key: 'refresh-1' }) });
+    // Two low keys are out: the other two workers stay free although eight low keys wait.
+    expect(await peek(workers[2]!)).toBe('pending');
+    expect(await peek(workers[3]!)).toBe('pending');
+    queue.add('new-binding', 'high');
+    expect(await peek(workers[2]!)).toEqual({
+      value: expect.objectContaining({ key: 'new-binding', priority: 'high' }),
+    });
+    expect(await peek(workers[3]!)).toBe('pending');
+    expect(queue.processingLen()).toBe(3);
+  });
+
+  test('a low key finishing lets the next low key out to a waiting worker', async () => {
+    const { queue } = setup({ maxLowInFlight: 1 });
+    queue.add('a', 'low');
+    queue.add('b', 'low');
+    const first = await queue.get();
+    const second = queue.get();
+    expect(await peek(second)).toBe('pending');
+    queue.done(first!.key);
+    expect(await peek(second)).toEqual({ value: expect.objectContaining({ key: 'b' }) });
+    // A finished high key frees no low slot: the limit counts low keys only.
+    queue.add('c', 'low');
+    queue.add('h', 'high');
+    const third = await queue.get();
+    expect(third?.key).toBe('h');
+    queue.done('h');
+    const fourth = queue.get();
+    expect(await peek(fourth)).toBe('pending');
+    queue.done('b');
+    expect(await peek(fourth)).toEqual({ value: expect.objectContaining({ key: 'c' }) });
+  });
+
+  test('without the option every worker may take low keys (the default)', async () => {
+    const { queue } = setup();
+    for (let i = 0; i < 5; i++) queue.add(`k${i}`, 'low');
+    const items = await Promise.all(Array.from({ length: 5 }, () => queue.get()));
+    expect(items.map((i) => i?.priority)).toEqual(['low', 'low', 'low', 'low', 'low']);
+  });
+
+  test('rejects a limit below one', () => {
+    expect(() => setup({ maxLowInFlight: 0 })).toThrow(RangeError);
+  });
+});
+
 describe('WorkQueue: delayed adds', () => {
   test('addAfter makes the key ready exactly when its delay has passed', () => {
     const { clock, queue } = setup();

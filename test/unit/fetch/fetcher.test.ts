@@ -239,6 +239,74 @@ describe('Fetcher', () => {
       expect(provider.calls.map((c) => c.length)).toEqual([20, 20]);
     });
 
+    test('a full refresh by 8 concurrent workers of 1,000 bindings over 100 values: ceil(100/20) = 5 calls', async () => {
+      const { fetcher, store, provider, clock } = setup({ maxBatch: 20 });
+      const slow = provider.getSecrets.bind(provider);
+      // Each call takes a few turns of the event loop, as a network call would.
+      provider.getSecrets = async (requests, onCall) => {
+        await settle(3);
+        return slow(requests, onCall);
+      };
+      const refresh = async (notOlderThan: number) => {
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            while (next < 1000) {
+              const i = next++;
+              const answer = await fetcher.read(store, [{ key: `key-${i % 100}` }], notOlderThan);
+              expect((answer.get(id(`key-${i % 100}`)) as RemoteValue).key).toBe(`key-${i % 100}`);
+              await settle(1); // the binding's own work between reads
+            }
+          }),
+        );
+      };
+      await refresh(clock.now());
+      clock.advance(EPOCH);
+      provider.calls.length = 0;
+      await refresh(clock.now());
+      expect(provider.calls.map((c) => c.length)).toEqual([20, 20, 20, 20, 20]);
+      expect(new Set(provider.calls.flat().map((r) => r.key)).size).toBe(100);
+    });
+
+    test('the first ask of a new epoch prefetches every value used last epoch, in full batches, at once', async () => {
+      const { fetcher, store, provider, clock } = setup({ maxBatch: 20 });
+      const used = Array.from({ length: 45 }, (_, i) => `key-${i}`);
+      for (const key of used) await fetcher.read(store, [{ key }], clock.now(), { epoch: true });
+      clock.advance(EPOCH);
+      const epoch2 = clock.now();
+      provider.calls.length = 0;
+      // One binding asks; the store's other 44 values are read alongside, before anyone asks.
+      await fetcher.read(store, [{ key: 'key-7' }], epoch2, { epoch: true });
+      expect(provider.calls.map((c) => c.length).sort((a, b) => b - a)).toEqual([20, 20, 5]);
+      for (const key of used) await fetcher.read(store, [{ key }], epoch2, { epoch: true });
+      expect(provider.calls).toHaveLength(3);
+    });
+
+    test('a prefetched value nobody asked for is not prefetched again the epoch after', async () => {
+      const { fetcher, store, provider, clock } = setup({ maxBatch: 2 });
+      await fetcher.read(store, [{ key: 'a' }, { key: 'b' }, { key: 'c' }], clock.now(), { epoch: true });
+      clock.advance(EPOCH);
+      provider.calls.length = 0;
+      await fetcher.read(store, [{ key: 'a' }], clock.now(), { epoch: true });
+      await fetcher.read(store, [{ key: 'b' }], clock.now(), { epoch: true });
+      // "c" came along (used last epoch) but no binding asked for it this epoch.
+      expect(
+        provider.calls
+          .flat()
+          .map((r) => r.key)
+          .sort(),
+      ).toEqual(['a', 'b', 'c']);
+      clock.advance(EPOCH);
+      provider.calls.length = 0;
+      await fetcher.read(store, [{ key: 'a' }], clock.now(), { epoch: true });
+      expect(
+        provider.calls
+          .flat()
+          .map((r) => r.key)
+          .sort(),
+      ).toEqual(['a', 'b']);
+    });
+
     test('read-ahead never adds a call, skips versioned requests, and only refreshes stale values', async () => {
       const { fetcher, store, provider, clock } = setup({ maxBatch: 20 });
       await fetcher.read(
