@@ -174,6 +174,7 @@ export class Operator {
       logger,
       getStore: (kind, ns, name) => this.manager.getStore(kind, ns, name),
       stores,
+      onForget: (storeId) => fetcher.forgetStore(storeId),
       status: this.kube,
       events,
     });
