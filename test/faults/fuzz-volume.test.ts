@@ -85,6 +85,8 @@ test(`${CASES} generated specs: no crash, a condition or a clear rejection for e
   expect(result.crossRead).toEqual([]);
   expect(secretsAfter).toEqual(secretsBefore);
   expect(result.stats.cases).toBe(CASES);
+  // API server timeouts on huge objects are the machine's, not the operator's: a few at most.
+  expect(result.stats.apiTimeouts).toBeLessThanOrEqual(CASES / 100);
   expect(result.rssAfterMiB - result.rssBeforeMiB).toBeLessThanOrEqual(bound);
 }, 3_600_000);
 
