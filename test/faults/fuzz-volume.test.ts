@@ -21,7 +21,7 @@ import { OPERATOR_NAMESPACE } from '../harness/test-env.ts';
 
 const CASES = Number(process.env.MLSECRETS_FUZZ_VOLUME ?? 10_000);
 const SEED = Number(process.env.MLSECRETS_FUZZ_SEED ?? Date.now() % 1_000_000);
-/** RSS growth allowed over the run, after a warm-up and a settle: 30% or 64 MiB, whichever is larger. */
+/** RSS growth allowed over the last 80 % of the run, after a settle: 30% or 64 MiB, whichever is larger. */
 const GROWTH_FRACTION = 0.3;
 const GROWTH_FLOOR_MIB = 64;
 
@@ -68,7 +68,10 @@ test(`${CASES} generated specs: no crash, a condition or a clear rejection for e
     seed: SEED,
     concurrency: 12,
     conditionTimeoutMs: 120_000,
-    warmup: Math.min(500, Math.floor(CASES / 10)),
+    // RSS climbs to a plateau over the first ~2,000 cases (V8 growing its heap to the working
+    // set: 1 MB source values read, copied and diffed) and stays there: measured from 20 %, a
+    // leak shows as growth over the remaining 80 % (the progress lines print the curve).
+    warmup: Math.floor(CASES / 5),
     settleMs: 15_000,
     log: (line) => console.log(`[fuzz-volume seed=${SEED}] ${line}`),
     beforeCases: async () => (secretsBefore = await outside()),
