@@ -20,6 +20,8 @@ const common = {
 export default {
   // Integration tests wait on a real API server; unit tests finish far sooner either way.
   testTimeout: 60_000,
+  // Every failure message also goes to the suite-wide leak scan (test/harness/leak-run.ts).
+  reporters: ['default', '<rootDir>/test/harness/leak-reporter.ts'],
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
@@ -31,6 +33,14 @@ export default {
     },
     // Fault injection (`npm run test:faults`): each file starts its own control plane and
     // emulators, because it kills, slows or blocks them. Run one file at a time.
-    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'] },
+    // Its global hooks only keep the books of the suite-wide leak scan; each file scans its own
+    // cluster's Events and status before stopping it (scanClusterBeforeStop in leak-run.ts).
+    {
+      ...common,
+      displayName: 'faults',
+      testMatch: ['<rootDir>/test/faults/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/harness/faults-global-setup.ts',
+      globalTeardown: '<rootDir>/test/harness/faults-global-teardown.ts',
+    },
   ],
 };

@@ -189,6 +189,7 @@ export class Operator {
       logger,
       getStore: (kind, ns, name) => this.manager.getStore(kind, ns, name),
       stores,
+      onForget: (storeId) => fetcher.forgetStore(storeId),
       status: this.kube,
       events,
       // The credentials check (STS GetCallerIdentity, …) is a provider call like any other.

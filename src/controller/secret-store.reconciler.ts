@@ -17,6 +17,8 @@ export interface SecretStoreReconcilerDeps {
   logger: Logger;
   getStore(kind: StoreKind, namespace: string | undefined, name: string): Store | undefined;
   stores: Pick<StoreDirectory, 'handleFor' | 'forget'>;
+  /** Told the cache id of a deleted store's values (the fetcher forgets them). */
+  onForget?: (storeId: string) => void;
   status: StatusWriter;
   events: EventRecorder;
   /** Tells the fetch metrics of the calls a credentials check makes. */
@@ -34,7 +36,12 @@ export class SecretStoreReconciler {
 
   async reconcile(kind: StoreKind, namespace: string | undefined, name: string): Promise<ReconcileResult> {
     const store = this.deps.getStore(kind, namespace, name);
-    if (!store) return {};
+    if (!store) {
+      // Deleted: its provider client and cached values go with it.
+      const id = this.deps.stores.forget(kind, namespace, name);
+      if (id) this.deps.onForget?.(id);
+      return {};
+    }
     const now = this.deps.clock.now();
     const previous = store.status ?? {};
     const before = findCondition(previous.conditions, 'Ready');

@@ -92,12 +92,23 @@ export class StoreDirectory {
     return build;
   }
 
-  /** Drops the client of a deleted store. */
-  forget(store: Store): void {
-    const key = storeLabel(store);
+  /**
+   * Drops the client of a deleted store (closing it) and returns the id its values were cached
+   * under, for the fetcher to forget them: without this, every store ever created would keep
+   * its provider client (an SDK client each) for the life of the process.
+   */
+  forget(kind: StoreKind, namespace: string | undefined, name: string): string | undefined {
+    const key = kind === 'SecretStore' ? `SecretStore/${namespace}/${name}` : `ClusterSecretStore/${name}`;
     const cached = this.handles.get(key);
+    if (!cached) return undefined;
     this.handles.delete(key);
-    void cached?.handle.provider.close();
+    void cached.handle.provider.close().catch((error: unknown) =>
+      this.logger.debug('closing the client of a deleted store failed', {
+        store: key,
+        error: String(error),
+      }),
+    );
+    return cached.handle.id;
   }
 
   private async build(

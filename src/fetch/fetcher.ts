@@ -57,6 +57,9 @@ interface Pending {
  * - batching: asks for one store made in the same turn of the event loop go out together,
  *   in chunks of the provider's batch size, each chunk taking one token of the store's limit.
  */
+/** The most find results kept (least recently used dropped first). */
+export const MAX_FIND_RESULTS = 256;
+
 export class Fetcher {
   private readonly clock: Clock;
   private readonly observer?: FetchObserver;
@@ -65,7 +68,13 @@ export class Fetcher {
   /** Cache keys by store id, for read-ahead. */
   private readonly keysByStore = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, Promise<Outcome>>();
-  private readonly found = new Map<string, { values: RemoteValue[]; fetchedAt: number }>();
+  /**
+   * Find results by store and query, least recently used first. Bounded: queries come from
+   * specs (any path, regexp or tags), and a result may hold many values, so results of queries
+   * no binding asks any more must not stay (swept when idle, forgotten with their store, and
+   * at most MAX_FIND_RESULTS kept).
+   */
+  private readonly found = new Map<string, { values: RemoteValue[]; fetchedAt: number; usedAt: number }>();
   private readonly finding = new Map<string, Promise<RemoteValue[]>>();
   private readonly pending = new Map<string, { store: StoreHandle; items: Pending[] }>();
   private readonly maxIdleMs: number;
@@ -124,10 +133,15 @@ export class Fetcher {
         `${store.provider.name} cannot list secrets, so dataFrom.find is not available`,
       );
     }
+    const now = this.clock.now();
+    this.sweep(now);
     const key = `${store.id}\u0002${findId(query)}`;
     const cached = this.found.get(key);
     if (cached && cached.fetchedAt >= notOlderThan) {
       this.observer?.readSaved(store);
+      // Most recently used last.
+      this.found.delete(key);
+      this.found.set(key, { ...cached, usedAt: now });
       return cached.values;
     }
     const flying = this.finding.get(key);
@@ -139,7 +153,9 @@ export class Fetcher {
         const values = await store.provider.find!(query, (operation) =>
           this.observer?.providerCall(store, operation),
         );
-        this.found.set(key, { values, fetchedAt: started });
+        this.found.delete(key);
+        this.found.set(key, { values, fetchedAt: started, usedAt: this.clock.now() });
+        while (this.found.size > MAX_FIND_RESULTS) this.found.delete(this.found.keys().next().value!);
         return values;
       } catch (error) {
         if (error instanceof ProviderError) throw error;
@@ -157,6 +173,7 @@ export class Fetcher {
     for (const key of this.keysByStore.get(storeId) ?? []) this.cache.delete(key);
     this.keysByStore.delete(storeId);
     this.prefetched.delete(storeId);
+    for (const key of this.found.keys()) if (key.startsWith(`${storeId}\u0002`)) this.found.delete(key);
   }
 
   private track(key: string, promise: Promise<Outcome>): Promise<Outcome> {
@@ -294,6 +311,7 @@ export class Fetcher {
       this.cache.delete(key);
       for (const keys of this.keysByStore.values()) keys.delete(key);
     }
+    for (const [key, entry] of this.found) if (now - entry.usedAt > this.maxIdleMs) this.found.delete(key);
   }
 }
 

@@ -3,7 +3,7 @@
 import { API_VERSION, PLURALS, type StoreKind } from '../api/types.ts';
 import { FIELD_MANAGER } from '../api/labels.ts';
 import type { SecretReader } from '../providers/provider.port.ts';
-import { isNotFound, type KubeHttp } from './http.ts';
+import { isNotFound, KubeApiError, type KubeHttp } from './http.ts';
 import type { KubeObject } from './informer.ts';
 
 /** A Secret as the API serves it (data base64-encoded). */
@@ -34,11 +34,39 @@ export interface StatusWriter {
   ): Promise<void>;
 }
 
+/**
+ * A name or namespace as one segment of an API path. Names come from specs (a remote key of the
+ * kubernetes provider, a target or credentials Secret name): unchecked, "../../other/secrets/x"
+ * would climb out of the namespace (URL resolution removes the dot segments) and "." or ".."
+ * would address the collection or the namespace. No Kubernetes object can have such a name, so
+ * one is refused here (HTTP 422, as the API would answer a create) and the rest is encoded.
+ */
+export function pathSegment(value: string): string {
+  if (value === '' || value === '.' || value === '..' || value.includes('/') || value.includes('%'))
+    throw new KubeApiError(422, 'Invalid', `"${value}" is not a valid object name`);
+  return encodeURIComponent(value);
+}
+
+/** True when `name` is a valid name for a Secret (a DNS subdomain, at most 253 characters). */
+export function isValidSecretName(name: string): boolean {
+  return name.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);
+}
+
 /** The collection path of a kind, optionally in one namespace. */
 export function collectionPath(kind: 'SecretBinding' | StoreKind | 'Secret', namespace?: string): string {
-  if (kind === 'Secret') return namespace ? `/api/v1/namespaces/${namespace}/secrets` : '/api/v1/secrets';
+  const ns = namespace ? pathSegment(namespace) : undefined;
+  if (kind === 'Secret') return ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets';
   const base = `/apis/${API_VERSION}`;
-  return namespace ? `${base}/namespaces/${namespace}/${PLURALS[kind]}` : `${base}/${PLURALS[kind]}`;
+  return ns ? `${base}/namespaces/${ns}/${PLURALS[kind]}` : `${base}/${PLURALS[kind]}`;
+}
+
+/** The path of one object: its collection and its name, both checked and encoded. */
+export function objectPath(
+  kind: 'SecretBinding' | StoreKind | 'Secret',
+  namespace: string | undefined,
+  name: string,
+): string {
+  return `${collectionPath(kind, namespace)}/${pathSegment(name)}`;
 }
 
 export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
@@ -50,7 +78,9 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
 
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
     try {
-      return await this.http.request<SecretObject>('GET', `${collectionPath('Secret', namespace)}/${name}`);
+      // No Secret can have an invalid name: it does not exist (and is never put in a path).
+      if (!isValidSecretName(name)) return undefined;
+      return await this.http.request<SecretObject>('GET', objectPath('Secret', namespace, name));
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -85,7 +115,7 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
 
   applySecret(secret: SecretObject): Promise<SecretObject> {
     const { namespace, name } = secret.metadata;
-    return this.http.request<SecretObject>('PATCH', `${collectionPath('Secret', namespace)}/${name}`, {
+    return this.http.request<SecretObject>('PATCH', objectPath('Secret', namespace, name ?? ''), {
       query: { fieldManager: FIELD_MANAGER, force: true },
       body: { apiVersion: 'v1', kind: 'Secret', ...secret },
       contentType: 'application/apply-patch+yaml',
@@ -94,7 +124,7 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
 
   async removeSecretKeys(namespace: string, name: string, keys: string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.http.request('PATCH', `${collectionPath('Secret', namespace)}/${name}`, {
+    await this.http.request('PATCH', objectPath('Secret', namespace, name), {
       body: { data: Object.fromEntries(keys.map((k) => [k, null])) },
       contentType: 'application/merge-patch+json',
     });
@@ -102,7 +132,7 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
 
   async deleteSecret(namespace: string, name: string, uid?: string): Promise<void> {
     try {
-      await this.http.request('DELETE', `${collectionPath('Secret', namespace)}/${name}`, {
+      await this.http.request('DELETE', objectPath('Secret', namespace, name), {
         body: uid ? { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid } } : undefined,
       });
     } catch (error) {
@@ -116,7 +146,7 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
     name: string,
     status: unknown,
   ) {
-    await this.http.request('PATCH', `${collectionPath(kind, namespace)}/${name}/status`, {
+    await this.http.request('PATCH', `${objectPath(kind, namespace, name)}/status`, {
       body: { status },
       contentType: 'application/merge-patch+json',
     });

@@ -12,6 +12,7 @@ import {
   type ControlPlane,
 } from '../harness/control-plane.ts';
 import { eventually } from '../harness/kube.ts';
+import { scanClusterBeforeStop } from '../harness/leak-run.ts';
 import { startTestOperator, type TestOperator } from '../harness/operator.ts';
 import {
   clients,
@@ -26,13 +27,14 @@ import { OPERATOR_NAMESPACE } from '../harness/test-env.ts';
 let cp: ControlPlane;
 let op: TestOperator | undefined;
 let c: ReturnType<typeof clients>;
+let kc: k8s.KubeConfig;
 const namespace = 'fault-team';
 
 beforeAll(async () => {
   const root = path.resolve(import.meta.dirname, '..', '..');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-fault-'));
   cp = await startControlPlane({ binDir: ensureControlPlaneBinaries(root), dir });
-  const kc = new k8s.KubeConfig();
+  kc = new k8s.KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   c = clients(kc);
   const { execFileSync } = await import('node:child_process');
@@ -66,8 +68,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await op?.stop();
+  // The suite-wide leak scan: this cluster's Events and status, before it goes away.
+  const leaks = cp ? await scanClusterBeforeStop(kc, 'apiserver-restart cluster') : [];
   await cp?.stop();
   fs.rmSync(cp.dir, { recursive: true, force: true });
+  expect(leaks).toEqual([]);
 });
 
 test('after a kube-apiserver crash and restart, informers resume and changes are applied', async () => {

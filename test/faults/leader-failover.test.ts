@@ -17,6 +17,7 @@ import {
   startControlPlane,
   type ControlPlane,
 } from '../harness/control-plane.ts';
+import { scanClusterBeforeStop } from '../harness/leak-run.ts';
 import { eventually } from '../harness/kube.ts';
 import { findLeaks, operatorOutputs, plant } from '../harness/leaks.ts';
 import { startOperatorProcess, type OperatorProcess } from '../harness/operator-process.ts';
@@ -41,6 +42,7 @@ const BINDINGS = ['one', 'two', 'three', 'four', 'five'];
 let cp: ControlPlane;
 let c: Clients;
 let http: KubeHttp;
+let kc: k8s.KubeConfig;
 let logDir: string;
 const started: OperatorProcess[] = [];
 
@@ -155,7 +157,7 @@ beforeAll(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-fault-failover-'));
   logDir = path.join(dir, 'operators');
   cp = await startControlPlane({ binDir: ensureControlPlaneBinaries(root), dir });
-  const kc = new k8s.KubeConfig();
+  kc = new k8s.KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   c = clients(kc);
   http = new KubeHttp(kc);
@@ -180,6 +182,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of started) await p.stop(0);
+  // The suite-wide leak scan: this cluster's Events and status, before it goes away.
+  if (kc) await scanClusterBeforeStop(kc, `${path.basename(import.meta.filename)} cluster`);
   await cp?.stop();
   // KEEP_FAULT_LOGS=1 keeps the operator logs (and the control plane's) for a post-mortem.
   if (!process.env.KEEP_FAULT_LOGS) fs.rmSync(cp.dir, { recursive: true, force: true });

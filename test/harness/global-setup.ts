@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureControlPlaneBinaries, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { startGcpEmulator, startMoto, type Emulator } from './emulators.ts';
+import { beginLeakRun } from './leak-run.ts';
 import { OPERATOR_NAMESPACE, TEST_ENV } from './test-env.ts';
 
 /** What global-teardown needs to stop; jest shares globalThis between the two. */
@@ -30,6 +31,8 @@ export default async function globalSetup(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-test-'));
   const state: HarnessState = { dir, emulators: [], controlPlane: undefined as unknown as ControlPlane };
   globalThis.mlsecretsHarness = state;
+  // The suite-wide leak scan's files live in the run's directory (scanned at global teardown).
+  beginLeakRun('integration', dir);
   const [controlPlane, moto, gcp] = await Promise.all([
     startControlPlane({ binDir, dir: path.join(dir, 'control-plane') }),
     startMoto(path.join(dir, 'logs')),

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
+import { recordText } from './leak-run.ts';
 import { testEnv } from './test-env.ts';
 
 /** A KubeConfig for the run's control plane (admin identity). */
@@ -49,6 +50,7 @@ export async function eventually<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+  if (lastError !== undefined) recordText(`error seen by eventually (${what})`, String(lastError));
   const seen = last === undefined ? String(lastError) : JSON.stringify(last).slice(0, 2000);
   throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}; last seen: ${seen}`);
 }

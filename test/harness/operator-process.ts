@@ -2,6 +2,7 @@
 // run several replicas, or measure its memory: an in-process operator (operator.ts) can do none
 // of those.
 import path from 'node:path';
+import { recordLogFile, recordText } from './leak-run.ts';
 import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type ManagedProcess } from './process.ts';
 import { OPERATOR_NAMESPACE } from './test-env.ts';
@@ -52,10 +53,23 @@ export async function startOperatorProcess(options: OperatorProcessOptions): Pro
     env: { ...process.env, METADATA_SERVER_DETECTION: 'none', ...options.env },
   });
   const healthUrl = `http://127.0.0.1:${healthPort}`;
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  // The suite-wide leak scan reads the log (logs and audit records) after the process ends.
+  recordLogFile(proc.logFile, proc.exited);
   return {
     ...proc,
+    // A last /metrics scrape for the leak scan before the process is stopped.
+    stop: async (graceMs?: number) => {
+      if (graceMs !== 0) {
+        const scrape = await fetch(metricsUrl, { signal: AbortSignal.timeout(2_000) })
+          .then((r) => r.text())
+          .catch(() => '');
+        recordText(`${options.name} /metrics`, scrape);
+      }
+      await proc.stop(graceMs);
+    },
     healthUrl,
-    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    metricsUrl,
     ready: (timeoutMs = 60_000) =>
       waitUntil(`${options.name} ready`, async () => (await fetch(`${healthUrl}/readyz`)).ok, {
         timeoutMs,

@@ -8,6 +8,7 @@ import type { AuditRecord } from '../../src/observability/audit.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { Operator } from '../../src/operator.ts';
 import { testKubeConfig } from './kube.ts';
+import { recordText } from './leak-run.ts';
 import { freePort } from './ports.ts';
 import { OPERATOR_NAMESPACE, testEnv } from './test-env.ts';
 
@@ -101,7 +102,16 @@ export async function startTestOperator(options: {
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      // For the suite-wide leak scan: a last /metrics scrape, then every log line and audit record.
+      if (operator.ports.metrics) {
+        const scrape = await fetch(`http://127.0.0.1:${operator.ports.metrics}/metrics`)
+          .then((r) => r.text())
+          .catch(() => '');
+        recordText('in-process operator /metrics', scrape);
+      }
       await operator.stop();
+      recordText('in-process operator logs', logs.join('\n'));
+      recordText('in-process operator audit', audit.map((a) => JSON.stringify(a)).join('\n'));
     },
     releaseWebhook: async () => {
       if (!releaseWebhook) return;

@@ -12,6 +12,7 @@ import {
   type ControlPlane,
   type ControlPlaneOptions,
 } from './control-plane.ts';
+import { scanClusterBeforeStop } from './leak-run.ts';
 import { clients, type Clients } from './resources.ts';
 import { OPERATOR_NAMESPACE } from './test-env.ts';
 
@@ -19,7 +20,11 @@ export interface PrivateCluster {
   cp: ControlPlane;
   kc: k8s.KubeConfig;
   c: Clients;
-  /** Stops the control plane and removes its directory. */
+  /**
+   * Records this cluster's Events and mlsecrets status for the run's leak scan (the faults
+   * project's global teardown fails the run on a hit), stops the control plane and removes
+   * its directory.
+   */
   stop(): Promise<void>;
 }
 
@@ -48,6 +53,7 @@ export async function startPrivateCluster(
     kc,
     c,
     async stop() {
+      await scanClusterBeforeStop(kc, `${path.basename(dir)} cluster`);
       await cp.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },

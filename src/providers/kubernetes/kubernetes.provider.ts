@@ -8,6 +8,7 @@ import {
   type SecretReader,
   type SecretsProvider,
 } from '../provider.port.ts';
+import { isValidSecretName } from '../../kube/kube-client.ts';
 
 /**
  * Values from Secrets of one source namespace of this cluster. A SecretStore may read only
@@ -33,6 +34,12 @@ export const kubernetesProviderFactory: ProviderFactory = {
       throw new StoreConfigError(
         'InvalidSpec',
         'a ClusterSecretStore with the kubernetes provider must name provider.kubernetes.namespace',
+      );
+    }
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(sourceNamespace) || sourceNamespace.length > 63) {
+      throw new StoreConfigError(
+        'InvalidSpec',
+        `provider.kubernetes.namespace "${sourceNamespace}" is not a valid namespace name`,
       );
     }
     return new KubernetesProvider(sourceNamespace, context.secrets);
@@ -61,6 +68,13 @@ class KubernetesProvider implements SecretsProvider {
   ): Promise<RemoteValue | ProviderError> {
     if (version)
       return new ProviderError('Invalid', `the kubernetes provider has no versions (asked for "${version}")`);
+    // Only a Secret name of the source namespace: a key such as "../../other/secrets/x" must
+    // never reach a request path (it would read another namespace). No Secret has such a name.
+    if (!isValidSecretName(key))
+      return new ProviderError(
+        'NotFound',
+        `"${key}" is not a valid Secret name, so no such Secret exists in namespace "${this.namespace}"`,
+      );
     onCall('GetSecret');
     let secret;
     try {

@@ -1,7 +1,12 @@
 import { Writable } from 'node:stream';
 import { ManualClock } from '../../../src/controller/clock.ts';
 import { requestId } from '../../../src/data/binding-data.ts';
-import { Fetcher, type FetchObserver, type StoreHandle } from '../../../src/fetch/fetcher.ts';
+import {
+  Fetcher,
+  MAX_FIND_RESULTS,
+  type FetchObserver,
+  type StoreHandle,
+} from '../../../src/fetch/fetcher.ts';
 import { TokenBucket } from '../../../src/fetch/token-bucket.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import {
@@ -425,5 +430,51 @@ describe('Fetcher', () => {
     clock.advance(61_000);
     await fetcher.read(store, [{ key: 'k' }], start);
     expect(provider.calls).toHaveLength(2);
+  });
+});
+
+describe('find results are bounded', () => {
+  function findSetup() {
+    const { clock, store, provider } = setup({ qps: 100_000, burst: 100_000 });
+    const finds: string[] = [];
+    (provider as unknown as { find: SecretsProvider['find'] }).find = async (query) => {
+      finds.push(query.path ?? '');
+      return [{ key: `k-${query.path}`, value: Buffer.from('v'), versionId: '1' }];
+    };
+    const fetcher = new Fetcher({
+      clock,
+      logger: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })),
+      maxIdleMs: 60_000,
+    });
+    return { clock, store, fetcher, finds };
+  }
+
+  test(`at most MAX_FIND_RESULTS (${MAX_FIND_RESULTS}) queries are kept, least recently used dropped first`, async () => {
+    const { clock, store, fetcher, finds } = findSetup();
+    const now = clock.now();
+    await fetcher.find(store, { path: 'keep' }, now);
+    for (let i = 0; i < MAX_FIND_RESULTS + 10; i++) {
+      await fetcher.find(store, { path: `q${i}` }, now);
+      await fetcher.find(store, { path: 'keep' }, now); // used: stays
+    }
+    finds.length = 0;
+    await fetcher.find(store, { path: 'keep' }, now);
+    await fetcher.find(store, { path: `q${MAX_FIND_RESULTS + 9}` }, now);
+    expect(finds).toEqual([]);
+    await fetcher.find(store, { path: 'q0' }, now);
+    expect(finds).toEqual(['q0']);
+  });
+
+  test('forgetStore and the idle sweep drop find results', async () => {
+    const { clock, store, fetcher, finds } = findSetup();
+    const start = clock.now();
+    await fetcher.find(store, { path: 'a' }, start);
+    fetcher.forgetStore(store.id);
+    await fetcher.find(store, { path: 'a' }, start);
+    expect(finds).toEqual(['a', 'a']);
+    clock.advance(61_000);
+    await fetcher.find(store, { path: 'b' }, start); // sweeps 'a' (idle 61 s)
+    await fetcher.find(store, { path: 'a' }, start);
+    expect(finds).toEqual(['a', 'a', 'b', 'a']);
   });
 });
