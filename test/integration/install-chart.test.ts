@@ -11,6 +11,7 @@ import * as k8s from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
 import { createTestNamespace, eventually, kubectl, testKubeConfig } from '../harness/kube.ts';
 import { acquireWebhookLock, startTestOperator, type TestOperator } from '../harness/operator.ts';
+import { startOperatorProcess } from '../harness/operator-process.ts';
 import {
   clients,
   createBinding,
@@ -414,6 +415,58 @@ test("the chart's RBAC is enough: the operator, as its ServiceAccount, syncs a b
   // Nothing it did was refused.
   expect(op.logs.filter((line) => /forbidden|\b403\b/i.test(line))).toEqual([]);
   await op.stop();
+}, 120_000);
+
+test('as in a pod: the operator process, with the ServiceAccount token file and the cluster CA, syncs a binding', async () => {
+  expect(installed).toBe(true);
+  // In a pod the operator reads a token file (re-read as it rotates) and a CA file; this
+  // kubeconfig names the same two files, so main.ts takes the same path without client-node.
+  const admin = testKubeConfig().getCurrentCluster()!;
+  const token = await c.core.createNamespacedServiceAccountToken({
+    namespace: releaseNamespace,
+    name: serviceAccount,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const dir = fs.mkdtempSync(path.join(tmp, 'pod-'));
+  fs.writeFileSync(path.join(dir, 'token'), token.status!.token!);
+  fs.writeFileSync(
+    path.join(dir, 'ca.crt'),
+    admin.caData ? Buffer.from(admin.caData, 'base64') : fs.readFileSync(admin.caFile!),
+  );
+  const kubeconfigPath = path.join(dir, 'kubeconfig');
+  fs.writeFileSync(
+    kubeconfigPath,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: admin.server, 'certificate-authority': 'ca.crt' } }],
+      users: [{ name: 'sa', user: { tokenFile: 'token' } }],
+      contexts: [{ name: 'pod', context: { cluster: 'c', user: 'sa' } }],
+      'current-context': 'pod',
+    }),
+  );
+  await putSourceSecret(c, source, 'wandb', { key: 'wandb_pod_key' });
+  await createStore(c, 'ClusterSecretStore', `${store}-pod`, {
+    provider: { kubernetes: { namespace: source } },
+  });
+  const proc = await startOperatorProcess({
+    name: 'chart-pod-operator',
+    kubeconfigPath,
+    namespaces: [source, team],
+    logDir: dir,
+  });
+  try {
+    await proc.ready();
+    await createBinding(c, team, 'pod-path', {
+      storeRef: { kind: 'ClusterSecretStore', name: `${store}-pod` },
+      data: [{ secretKey: 'WANDB_API_KEY', remoteRef: { key: 'wandb', property: 'key' } }],
+    });
+    await waitForReady(c, team, 'pod-path', {}, 60_000);
+    expect(await secretData(c, team, 'pod-path')).toEqual({ WANDB_API_KEY: 'wandb_pod_key' });
+  } finally {
+    await proc.stop();
+  }
+  expect(fs.readFileSync(proc.logFile, 'utf8')).not.toMatch(/forbidden|\b403\b|\b401\b/i);
 }, 120_000);
 
 test("the chart's RBAC is enough for leader election on a Lease of the release namespace", async () => {
