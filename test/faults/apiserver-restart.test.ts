@@ -69,9 +69,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await op?.stop();
   // The suite-wide leak scan: this cluster's Events and status, before it goes away.
-  const leaks = cp ? await scanClusterBeforeStop(kc, 'apiserver-restart cluster') : [];
-  await cp?.stop();
-  fs.rmSync(cp.dir, { recursive: true, force: true });
+  let leaks: unknown[] = [];
+  try {
+    if (cp) leaks = await scanClusterBeforeStop(kc, 'apiserver-restart cluster');
+  } finally {
+    // Stopped even when the scan fails: a control plane left running keeps jest from exiting.
+    await cp?.stop();
+    if (cp) fs.rmSync(cp.dir, { recursive: true, force: true });
+  }
   expect(leaks).toEqual([]);
 });
 

@@ -250,8 +250,12 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of started) await p.stop(0);
   // The suite-wide leak scan: this cluster's Events and status, before it goes away.
-  if (kc) await scanClusterBeforeStop(kc, `${path.basename(import.meta.filename)} cluster`);
-  await cp?.stop();
+  try {
+    if (kc) await scanClusterBeforeStop(kc, `${path.basename(import.meta.filename)} cluster`);
+  } finally {
+    // Stopped even when the scan fails: a control plane left running keeps jest from exiting.
+    await cp?.stop();
+  }
   // KEEP_FAULT_LOGS=1 keeps the operator logs (and the control plane's) for a post-mortem.
   if (!process.env.KEEP_FAULT_LOGS) fs.rmSync(cp.dir, { recursive: true, force: true });
   else console.log(`[fault] logs kept in ${cp.dir}`);

@@ -82,6 +82,8 @@ export async function fuzzRun(options: {
     kubeconfigPath: options.kubeconfigPath,
     namespaces: [namespace],
     logDir: options.logDir,
+    // The image's heap limits: growth without bound would end the process (and fail the run).
+    imageHeap: true,
     // No cloud metadata probes: stores without credentials fail at once.
     env: { AWS_EC2_METADATA_DISABLED: 'true', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
   });

@@ -172,7 +172,7 @@ export async function clusterOutputs(kc: k8s.KubeConfig, label = 'cluster'): Pro
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const out: [string, string][] = [];
-  const events = await core.listEventForAllNamespaces({});
+  const events = await whenServing(() => core.listEventForAllNamespaces({}));
   for (const e of events.items)
     out.push([
       `${label}: Event ${e.metadata?.namespace}/${e.metadata?.name}`,
@@ -182,7 +182,7 @@ export async function clusterOutputs(kc: k8s.KubeConfig, label = 'cluster'): Pro
     let items: { metadata?: k8s.V1ObjectMeta; status?: unknown }[] = [];
     try {
       items = (
-        (await custom.listClusterCustomObject({ group, version, plural })) as {
+        (await whenServing(() => custom.listClusterCustomObject({ group, version, plural }))) as {
           items: { metadata?: k8s.V1ObjectMeta; status?: unknown }[];
         }
       ).items;
@@ -197,6 +197,26 @@ export async function clusterOutputs(kc: k8s.KubeConfig, label = 'cluster'): Pro
       ]);
   }
   return out;
+}
+
+/**
+ * Retries `call` while the API server is not serving yet: a fault test may have restarted it
+ * just before its scan ("storage is (re)initializing", 429), or it may still be starting (5xx,
+ * connection refused). Other errors, and any error after a minute, are thrown.
+ */
+async function whenServing<T>(call: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      const code = error instanceof k8s.ApiException ? error.code : undefined;
+      const transient =
+        code === undefined ? !(error instanceof k8s.ApiException) : code === 429 || code >= 500;
+      if (!transient || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 // The operator as a separate OS process (`node src/main.ts`), for tests that kill it (SIGKILL),
 // run several replicas, or measure its memory: an in-process operator (operator.ts) can do none
 // of those.
+import fs from 'node:fs';
 import path from 'node:path';
 import { recordLogFile, recordText } from './leak-run.ts';
 import { freePort } from './ports.ts';
@@ -23,6 +24,18 @@ export interface OperatorProcessOptions {
   /** More flags (`--leader-elect=true`, `--instance=a`, …); they win over the defaults below. */
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * Run with the image's V8 heap limits (the Dockerfile's NODE_OPTIONS), so that memory that
+   * grows without bound ends the process as it would end the pod, instead of hiding in a heap
+   * sized from this machine's RAM.
+   */
+  imageHeap?: boolean;
+}
+
+/** The NODE_OPTIONS of the Dockerfile's runtime stage (V8 heap sizing). */
+export function imageNodeOptions(): string {
+  const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+  return /\bNODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile)?.slice(1).find(Boolean) ?? '';
 }
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
@@ -50,7 +63,12 @@ export async function startOperatorProcess(options: OperatorProcessOptions): Pro
     ],
     cwd: repoRoot,
     logDir: options.logDir,
-    env: { ...process.env, METADATA_SERVER_DETECTION: 'none', ...options.env },
+    env: {
+      ...process.env,
+      METADATA_SERVER_DETECTION: 'none',
+      ...(options.imageHeap ? { NODE_OPTIONS: imageNodeOptions() } : {}),
+      ...options.env,
+    },
   });
   const healthUrl = `http://127.0.0.1:${healthPort}`;
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;

@@ -53,9 +53,13 @@ export async function startPrivateCluster(
     kc,
     c,
     async stop() {
-      await scanClusterBeforeStop(kc, `${path.basename(dir)} cluster`);
-      await cp.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
+      try {
+        await scanClusterBeforeStop(kc, `${path.basename(dir)} cluster`);
+      } finally {
+        // Stopped even when the scan fails: a control plane left running keeps jest from exiting.
+        await cp.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }
