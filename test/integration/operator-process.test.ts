@@ -70,9 +70,12 @@ test('started as a process it serves health and metrics, syncs, and exits 0 on S
     await waitForReady(c, namespace, 'proc');
     expect(await secretData(c, namespace, 'proc')).toEqual({ TOKEN: 'not-a-secret-just-a-test' });
     const exposition = (await get(`http://127.0.0.1:${metrics}/metrics`)).body;
-    // Two calls: the store's access check and the binding's read (every provider call counts).
+    // Every provider call counts: the store's access check and the binding's read.
     expect(exposition).toMatch(
-      /^mlsecrets_provider_calls_total\{store="ClusterSecretStore\/[^"]+",provider="kubernetes",operation="GetSecret"\} 2$/m,
+      /^mlsecrets_provider_calls_total\{store="ClusterSecretStore\/[^"]+",provider="kubernetes",operation="CheckAccess"\} 1$/m,
+    );
+    expect(exposition).toMatch(
+      /^mlsecrets_provider_calls_total\{store="ClusterSecretStore\/[^"]+",provider="kubernetes",operation="GetSecret"\} 1$/m,
     );
     expect(exposition).toMatch(/^mlsecrets_reconcile_total\{kind="SecretBinding",outcome="success"\} \d+$/m);
     expect(exposition).toMatch(/^process_resident_memory_bytes \d+/m);

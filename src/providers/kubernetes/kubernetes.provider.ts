@@ -115,8 +115,9 @@ class KubernetesProvider implements SecretsProvider {
   }
 
   async validate(onCall: (op: string) => void): Promise<void> {
-    // Reading a Secret that need not exist proves the operator may read this namespace.
-    onCall('GetSecret');
+    // Reading a Secret that need not exist proves the operator may read this namespace. Counted
+    // as its own operation (like AWS's GetCallerIdentity check), apart from the reads of values.
+    onCall('CheckAccess');
     try {
       await this.secrets.readSecret(this.namespace, 'mlsecrets-access-check');
     } catch (error) {
