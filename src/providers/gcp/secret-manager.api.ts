@@ -2,7 +2,7 @@
 // official client. Unit tests replace the implementation with a fake; integration tests run
 // this one against the emulator.
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { credentials as grpcCredentials } from '@grpc/grpc-js';
+import { credentials as grpcCredentials, status as grpcStatus } from '@grpc/grpc-js';
 import { JWT } from 'google-auth-library';
 import { StoreConfigError } from '../provider.port.ts';
 import type { ServiceAccountKey } from './credentials.ts';
@@ -145,6 +145,11 @@ export function clientOptions(settings: ApiSettings): ClientOptions {
  * are only called once initialize() has succeeded. A client whose set-up failed keeps the
  * failure for good, so it is dropped and the next call builds a new one (workload identity
  * may become ready later).
+ *
+ * A call that fails UNAVAILABLE drops the client too: its channel would wait out gRPC's own
+ * reconnect backoff, so the first retry after the store came back would fail again and wait a
+ * whole backoff of ours more. A fresh channel dials at once. The old one is closed once calls
+ * still in flight on it have had their deadline.
  */
 export const sdkSecretManagerApi: SecretManagerApiFactory = (settings) => {
   const options = clientOptions(settings);
@@ -163,20 +168,31 @@ export const sdkSecretManagerApi: SecretManagerApiFactory = (settings) => {
     }
     return current;
   };
+  const dropIfUnavailable = (current: SecretManagerServiceClient, error: unknown): void => {
+    if ((error as { code?: unknown }).code !== grpcStatus.UNAVAILABLE || client !== current) return;
+    client = undefined;
+    setTimeout(() => void current.close().catch(() => undefined), CALL_TIMEOUT_MS).unref();
+  };
+  const using = async <T>(use: (current: SecretManagerServiceClient) => Promise<T>): Promise<T> => {
+    const current = await ready();
+    try {
+      return await use(current);
+    } catch (error) {
+      dropIfUnavailable(current, error);
+      throw error;
+    }
+  };
   return {
     async accessSecretVersion(name) {
-      const [response] = await (await ready()).accessSecretVersion({ name }, call);
+      const [response] = await using((current) => current.accessSecretVersion({ name }, call));
       return { name: response.name, payload: response.payload } as AccessSecretVersionResponse;
     },
     async listSecrets(request) {
       // autoPaginate off: one call per page, each counted and under its own deadline, and the
       // token kept by the caller (the SDK's pager would hide how many calls a listing took).
-      const [secrets, , response] = await (
-        await ready()
-      ).listSecrets(request, {
-        ...call,
-        autoPaginate: false,
-      });
+      const [secrets, , response] = await using((current) =>
+        current.listSecrets(request, { ...call, autoPaginate: false }),
+      );
       return {
         secrets: secrets.map((secret) => ({ name: secret.name ?? '', labels: { ...secret.labels } })),
         nextPageToken: response?.nextPageToken || undefined,
