@@ -155,7 +155,18 @@ export class Operator {
       clock,
       logger,
     });
-    const fetcher = new Fetcher({ clock, logger, observer: this.metrics });
+    const metrics = this.metrics;
+    const fetcher = new Fetcher({
+      clock,
+      logger,
+      observer: {
+        providerCall: (store, operation) => metrics.providerCall(store, operation),
+        providerLatency: (store, operation, ms) => metrics.providerLatency(store, operation, ms),
+        readSaved: (store) => metrics.readSaved(store),
+        // A rotated remote value: its bindings' refreshes go before the ones that change nothing.
+        valueChanged: (store, request) => this.manager.promoteReadersOf(store.label, request),
+      },
+    });
     this.restarter = new RolloutRestarter({
       http: leaderHttp,
       clock,

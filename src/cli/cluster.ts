@@ -260,10 +260,15 @@ export class Cluster {
 
   /** Connection failures say which server could not be reached, not just "fetch failed". */
   private unreachable(error: unknown): unknown {
-    // undici reports every network failure as TypeError("fetch failed") with the reason as its cause.
-    if (!(error instanceof TypeError) || error.message !== 'fetch failed') return error;
-    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? error.message;
+    // fetch() reports every network failure as TypeError("fetch failed") with the reason as its
+    // cause; undici's request() (KubeHttp) rejects with the network error itself.
+    const fetchFailed = error instanceof TypeError && error.message === 'fetch failed';
+    const cause = (fetchFailed ? (error as Error & { cause?: unknown }).cause : error) as
+      { code?: unknown; message?: string } | undefined;
+    const code = typeof cause?.code === 'string' ? cause.code : undefined;
+    const network = code !== undefined && (/^E[A-Z]+$/.test(code) || code.startsWith('UND_ERR_'));
+    if (!fetchFailed && !network) return error;
+    const why = code ?? cause?.message ?? (error as Error).message;
     return new UsageError(`cannot reach the Kubernetes API at ${this.server}: ${why}`);
   }
 }

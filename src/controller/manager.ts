@@ -14,6 +14,8 @@ import { objectKey, type SecretBinding, type Store, type StoreKind } from '../ap
 import type { KubeHttp } from '../kube/http.ts';
 import { Informer, type InformerHealth, type KubeObject } from '../kube/informer.ts';
 import { collectionPath, type SecretObject } from '../kube/kube-client.ts';
+import { remoteRequests, requestId } from '../data/binding-data.ts';
+import type { RemoteRequest } from '../providers/provider.port.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { failedForOutage, RetryLater, type ReconcileResult } from './secret-binding.reconciler.ts';
 import { WorkQueue, type Priority } from './work-queue.ts';
@@ -62,6 +64,8 @@ export class Manager {
   private readonly workloadKinds: string[];
   /** When each store last had its stalled bindings retried after an outage (retryAfterStoreRecovery). */
   private readonly storeRecoveries = new Map<string, number>();
+  /** Remote values found changed this turn of the event loop, by store label (promoteReadersOf). */
+  private changedReads = new Map<string, Set<string>>();
   /** Namespace labels, for ClusterSecretStore namespaceSelectors. */
   private readonly namespaces: Informer<KubeObject>;
   private reconcilers?: Reconcilers;
@@ -378,6 +382,30 @@ export class Manager {
       this.queue.add(BINDING + objectKey(binding.metadata), 'low');
   }
 
+  /**
+   * A refresh read a new value of `request` from the store labelled `storeLabel` (a rotation in
+   * the store): the bindings that read it and wait for their refresh are raised to `medium`,
+   * ahead of the refreshes that change nothing, so the new value reaches every dependent
+   * Secret first. Changes of one turn of the event loop share one pass over the bindings.
+   * (Bindings that find the value through dataFrom.find keep their place.)
+   */
+  promoteReadersOf(storeLabel: string, request: RemoteRequest): void {
+    let ids = this.changedReads.get(storeLabel);
+    if (!ids) this.changedReads.set(storeLabel, (ids = new Set()));
+    ids.add(requestId(request));
+    if (this.changedReads.size === 1 && ids.size === 1) setImmediate(() => this.promoteChangedReaders());
+  }
+
+  private promoteChangedReaders(): void {
+    const changed = this.changedReads;
+    this.changedReads = new Map();
+    for (const binding of this.bindings()) {
+      const ids = changed.get(storeLabelOf(binding));
+      if (ids && remoteRequests(binding.spec).some((request) => ids.has(requestId(request))))
+        this.queue.promote(BINDING + objectKey(binding.metadata), 'medium');
+    }
+  }
+
   private wireEvents(): void {
     const enqueueBinding = (binding: SecretBinding, priority: Priority) =>
       this.queue.add(BINDING + objectKey(binding.metadata), priority);
@@ -578,6 +606,14 @@ export function stalledByOutage(recovered: SecretBinding, bindings: SecretBindin
       usesStore(b, kind, namespace, ref.name) &&
       failedForOutage(b),
   );
+}
+
+/** The label of the store a binding reads, as the store directory names it ("ClusterSecretStore/x"). */
+function storeLabelOf(binding: SecretBinding): string {
+  const ref = binding.spec.storeRef;
+  return (ref.kind ?? 'SecretStore') === 'SecretStore'
+    ? `SecretStore/${binding.metadata.namespace}/${ref.name}`
+    : `ClusterSecretStore/${ref.name}`;
 }
 
 /** Whether `binding` reads the store of this kind, namespace (SecretStore only) and name. */

@@ -166,8 +166,10 @@ export class SecretBindingReconciler {
       // meanwhile, so a first sync waits for one round trip, not two; the read goes through
       // the shared fetch layer (policy checked, batched), which the fetch below then joins.
       // A conflict found by the GET writes nothing, the value stays in the fetch cache only.
+      // The API server's watch cache answers: no etcd read for every first sync, and a Secret
+      // created a moment ago could as well be created right after a fresh read.
       this.warm(binding, lifetime, now);
-      existing = await this.deps.secrets.getSecret(namespace, name);
+      existing = await this.deps.secrets.getSecret(namespace, name, { watchCache: true });
     }
     if (existing && !ownedBy(existing, binding))
       return this.failed(binding, undefined, lifetime, conflict(name), now);
@@ -512,33 +514,20 @@ export class SecretBindingReconciler {
     dataWritten: boolean,
     now: number,
   ): SecretBindingStatus {
-    const previous = binding.status ?? {};
-    const keys = Object.keys(assembled.data).length;
-    const message = `Secret "${name}" holds ${keys} key${keys === 1 ? '' : 's'}`;
-    const observedGeneration = binding.metadata.generation;
-    const ok = { status: 'True' as const, reason: ConditionReason.Synced, message, observedGeneration };
-    let conditions = setCondition(previous.conditions, { type: 'Ready', ...ok }, new Date(now));
-    conditions = setCondition(conditions, { type: 'Synced', ...ok }, new Date(now));
-    // The next occurrence after now: equal to the recorded one while the schedule is unchanged,
-    // and right at once after a schedule change (even one made while the store was down).
-    const nextRotationAt = lifetime.rotationSchedule
-      ? formatTime(nextCronAt(lifetime.rotationSchedule, now, lifetime.timeZone))
-      : undefined;
-    return {
-      ...previous,
-      observedGeneration: binding.metadata.generation,
-      conditions,
-      secretName: name,
-      syncedAt: dataWritten || !previous.syncedAt ? formatTime(now) : previous.syncedAt,
-      issuedAt: formatTime(issue.issuedAt),
-      expiresAt: formatTime(issue.expiresAt),
-      nextRotationAt,
-      projectedPods:
-        this.deps.projectedPods?.(binding.metadata.namespace!, binding.metadata.name!) ??
-        previous.projectedPods,
+    return readyStatusOf(binding, {
+      name,
+      issue,
+      keys: Object.keys(assembled.data).length,
       sources: assembled.sources,
-      dataHash: issue.dataHash,
-    };
+      // The next occurrence after now: equal to the recorded one while the schedule is unchanged,
+      // and right at once after a schedule change (even one made while the store was down).
+      nextRotationAt: lifetime.rotationSchedule
+        ? nextCronAt(lifetime.rotationSchedule, now, lifetime.timeZone)
+        : undefined,
+      projectedPods: this.deps.projectedPods?.(binding.metadata.namespace!, binding.metadata.name!),
+      dataWritten,
+      now,
+    });
   }
 
   /**
@@ -767,6 +756,47 @@ function recordedIssue(binding: SecretBinding, existing: SecretObject | undefine
     return { issuedAt, expiresAt, dataHash: status.dataHash };
   }
   return existing ? issueOf(existing) : undefined;
+}
+
+/**
+ * The status of a binding whose Secret holds `issue`: Ready and Synced true, the issue's times
+ * and hash, the remote versions read. Pure, so the benchmark's write floor patches exactly
+ * what the operator patches.
+ */
+export function readyStatusOf(
+  binding: SecretBinding,
+  input: {
+    name: string;
+    issue: Issue;
+    keys: number;
+    sources: SourceVersion[];
+    nextRotationAt?: number;
+    projectedPods?: number;
+    /** New data was written (syncedAt moves only then). */
+    dataWritten: boolean;
+    now: number;
+  },
+): SecretBindingStatus {
+  const { name, issue, keys, now } = input;
+  const previous = binding.status ?? {};
+  const message = `Secret "${name}" holds ${keys} key${keys === 1 ? '' : 's'}`;
+  const observedGeneration = binding.metadata.generation;
+  const ok = { status: 'True' as const, reason: ConditionReason.Synced, message, observedGeneration };
+  let conditions = setCondition(previous.conditions, { type: 'Ready', ...ok }, new Date(now));
+  conditions = setCondition(conditions, { type: 'Synced', ...ok }, new Date(now));
+  return {
+    ...previous,
+    observedGeneration,
+    conditions,
+    secretName: name,
+    syncedAt: input.dataWritten || !previous.syncedAt ? formatTime(now) : previous.syncedAt,
+    issuedAt: formatTime(issue.issuedAt),
+    expiresAt: formatTime(issue.expiresAt),
+    nextRotationAt: input.nextRotationAt === undefined ? undefined : formatTime(input.nextRotationAt),
+    projectedPods: input.projectedPods ?? previous.projectedPods,
+    sources: input.sources,
+    dataHash: issue.dataHash,
+  };
 }
 
 /** A JSON merge patch from `previous` to `next`: fields that disappear are set to null. */

@@ -1,11 +1,13 @@
 import type { Clock, TimerHandle } from './clock.ts';
 
 /**
- * `high`: never-synced objects, spec changes, drift. `low`: routine refreshes. Every ready
- * high key is handed out before any low key, so a new binding never waits behind thousands of
- * scheduled refreshes.
+ * `high`: never-synced objects, spec changes, drift. `medium`: routine work known to change
+ * something (a refresh whose remote value has changed: a rotation to propagate). `low`: routine
+ * refreshes. Every ready high key is handed out before any medium key, and every medium key
+ * before any low key, so a new binding never waits behind thousands of scheduled refreshes,
+ * and a rotation does not wait behind the refreshes that change nothing.
  */
-export type Priority = 'high' | 'low';
+export type Priority = 'high' | 'medium' | 'low';
 
 /** Tuning for a {@link WorkQueue}; only the clock is required. */
 export interface WorkQueueOptions {
@@ -19,9 +21,9 @@ export interface WorkQueueOptions {
   /** Source of randomness in [0, 1) for the jitter; injectable so tests are exact. Default Math.random. */
   random?: () => number;
   /**
-   * At most this many `low` keys are handed out at once. Workers beyond it take only `high`
-   * keys, so a new binding finds a free worker even while a full refresh holds every other
-   * one on a provider call. Default: no limit.
+   * At most this many `medium` and `low` keys are handed out at once. Workers beyond it take
+   * only `high` keys, so a new binding finds a free worker even while a full refresh holds
+   * every other one on a provider call. Default: no limit.
    */
   maxLowInFlight?: number;
 }
@@ -154,8 +156,10 @@ class DueHeap {
   }
 }
 
+const RANK: Record<Priority, number> = { low: 0, medium: 1, high: 2 };
+
 function higher(a: Priority, b: Priority): Priority {
-  return a === 'high' || b === 'high' ? 'high' : 'low';
+  return RANK[a] >= RANK[b] ? a : b;
 }
 
 /**
@@ -179,10 +183,11 @@ export class WorkQueue {
   readonly #maxLowInFlight: number;
 
   #seq = 0;
-  /** Keys handed out at `low` priority and not yet done. */
+  /** Keys handed out at `medium` or `low` priority and not yet done. */
   readonly #lowInFlight = new Set<string>();
   readonly #ready = new Map<string, ReadyEntry>();
   readonly #high = new Fifo<Slot>();
+  readonly #medium = new Fifo<Slot>();
   readonly #low = new Fifo<Slot>();
   /** Keys a worker holds, with the priority of a re-add that arrived meanwhile (undefined: none). */
   readonly #processing = new Map<string, Priority | undefined>();
@@ -235,15 +240,21 @@ export class WorkQueue {
     }
     const queued = this.#ready.get(key);
     if (queued !== undefined) {
-      if (queued.priority === 'low' && priority === 'high') {
-        // The old low slot goes stale (seq mismatch) and is skipped when reached.
-        queued.priority = 'high';
-        queued.seq = ++this.#seq;
-        this.#high.push({ key, seq: queued.seq });
-      }
+      this.#raise(key, queued, priority);
       return;
     }
     this.#enqueue(key, priority, this.#clock.now());
+  }
+
+  /**
+   * Raises `key` to `priority` if it is ready and waiting at a lower one; a key that is not
+   * ready (delayed, being processed, unknown) is left as it is. For work found to matter more
+   * while it waits: a due refresh whose remote value turned out to have changed.
+   * @returns whether the key was raised.
+   */
+  promote(key: string, priority: Priority): boolean {
+    const queued = this.#ready.get(key);
+    return queued !== undefined && this.#raise(key, queued, priority);
   }
 
   /**
@@ -299,9 +310,10 @@ export class WorkQueue {
   }
 
   /**
-   * The next ready key: every high before any low, FIFO within a priority. The key counts as
-   * being processed until {@link done}. Resolves undefined once the queue is shut down (keys
-   * still queued are dropped: reconciles are level-based and the next leader redoes them).
+   * The next ready key: every high before any medium, every medium before any low, FIFO
+   * within a priority. The key counts as being processed until {@link done}. Resolves
+   * undefined once the queue is shut down (keys still queued are dropped: reconciles are
+   * level-based and the next leader redoes them).
    */
   get(): Promise<WorkItem | undefined> {
     if (this.#shutDown) return Promise.resolve(undefined);
@@ -364,6 +376,7 @@ export class WorkQueue {
     this.#timer = undefined;
     this.#ready.clear();
     this.#high.clear();
+    this.#medium.clear();
     this.#low.clear();
     this.#delayed.clear();
     this.#heap.rebuild([]);
@@ -376,19 +389,33 @@ export class WorkQueue {
   #enqueue(key: string, priority: Priority, readyAt: number): void {
     const seq = ++this.#seq;
     this.#ready.set(key, { priority, readyAt, seq });
-    (priority === 'high' ? this.#high : this.#low).push({ key, seq });
+    this.#fifo(priority).push({ key, seq });
     this.#scheduleDispatch();
   }
 
+  /** Moves a ready key to a higher priority's FIFO; its old slot goes stale (seq mismatch). */
+  #raise(key: string, queued: ReadyEntry, priority: Priority): boolean {
+    if (RANK[priority] <= RANK[queued.priority]) return false;
+    queued.priority = priority;
+    queued.seq = ++this.#seq;
+    this.#fifo(priority).push({ key, seq: queued.seq });
+    return true;
+  }
+
+  #fifo(priority: Priority): Fifo<Slot> {
+    return priority === 'high' ? this.#high : priority === 'medium' ? this.#medium : this.#low;
+  }
+
   #takeNext(): WorkItem | undefined {
+    const routineRoom = this.#lowInFlight.size < this.#maxLowInFlight;
     const slot =
       this.#shiftLive(this.#high) ??
-      (this.#lowInFlight.size < this.#maxLowInFlight ? this.#shiftLive(this.#low) : undefined);
+      (routineRoom ? (this.#shiftLive(this.#medium) ?? this.#shiftLive(this.#low)) : undefined);
     if (slot === undefined) return undefined;
     const entry = this.#ready.get(slot.key)!;
     this.#ready.delete(slot.key);
     this.#processing.set(slot.key, undefined);
-    if (entry.priority === 'low') this.#lowInFlight.add(slot.key);
+    if (entry.priority !== 'high') this.#lowInFlight.add(slot.key);
     return { key: slot.key, priority: entry.priority, waitedMs: this.#clock.now() - entry.readyAt };
   }
 

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
 /**
  * HMAC-SHA256 of Secret data under a per-install key: equal data gives equal hashes, so the
@@ -6,11 +6,12 @@ import { createHmac } from 'node:crypto';
  * value. A plain hash would let anyone who reads status test guesses of a short secret.
  */
 export class DataHasher {
-  private readonly key: Buffer;
+  /** A KeyObject made once: createHmac with a Buffer key builds a new one for every hash. */
+  private readonly key: KeyObject;
 
   constructor(key: Buffer) {
     if (key.length < 32) throw new Error('the data-hash key must be at least 32 bytes');
-    this.key = key;
+    this.key = createSecretKey(key);
   }
 
   /** Hash of a data map; key order does not matter. */

@@ -26,6 +26,11 @@ export interface FetchObserver {
   providerCall(store: StoreHandle, operation: string): void;
   providerLatency(store: StoreHandle, operation: string, ms: number): void;
   readSaved(store: StoreHandle): void;
+  /**
+   * A read found a new value where the cache held an older one (a remote secret was rotated):
+   * the bindings that read it have new data to write.
+   */
+  valueChanged?(store: StoreHandle, request: RemoteRequest): void;
 }
 
 type Outcome = RemoteValue | ProviderError;
@@ -297,7 +302,9 @@ export class Fetcher {
 
   private remember(store: StoreHandle, request: RemoteRequest, entry: Omit<CacheEntry, 'request'>): void {
     const key = cacheKey(store, request);
+    const previous = this.cache.get(key)?.value;
     this.cache.set(key, { request, ...entry });
+    if (previous && changed(previous, entry.value)) this.observer?.valueChanged?.(store, request);
     let keys = this.keysByStore.get(store.id);
     if (!keys) this.keysByStore.set(store.id, (keys = new Set()));
     keys.add(key);
@@ -313,6 +320,13 @@ export class Fetcher {
     }
     for (const [key, entry] of this.found) if (now - entry.usedAt > this.maxIdleMs) this.found.delete(key);
   }
+}
+
+/** A new version of a remote value: by version id where the store gives one, else by bytes. */
+function changed(before: RemoteValue, after: RemoteValue): boolean {
+  if (before.versionId !== undefined && after.versionId !== undefined)
+    return before.versionId !== after.versionId;
+  return !before.value.equals(after.value);
 }
 
 function cacheKey(store: StoreHandle, request: RemoteRequest): string {

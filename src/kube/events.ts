@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'winston';
 import type { Clock } from '../controller/clock.ts';
 import type { KubeHttp } from './http.ts';
@@ -23,7 +23,15 @@ interface Seen {
   name: string;
   namespace: string;
   count: number;
-  firstTimestamp: string;
+  at: number;
+}
+
+/** An Event waiting for its turn to be written, stamped with the time it happened. */
+interface PendingEvent {
+  subject: EventSubject;
+  type: EventType;
+  reason: string;
+  message: string;
   at: number;
 }
 
@@ -32,22 +40,37 @@ interface Seen {
  * client-go's correlator, a repeat of the same Event within `windowMs` bumps the count of
  * the existing one instead of creating another. Writing is fire-and-forget: an Event that
  * cannot be written is logged, never allowed to fail a reconcile.
+ *
+ * Like client-go's broadcaster, Events go out from a bounded queue a few at a time, stamped
+ * with the time they happened: a burst (10,000 first syncs) must not put thousands of Event
+ * writes on the API server alongside the Secret writes pods are waiting for. A queue that is
+ * full drops new Events and says so in the log.
  */
 export class KubeEventRecorder implements EventRecorder {
-  private readonly http: KubeHttp;
+  private readonly http: Pick<KubeHttp, 'request'>;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly component: string;
   private readonly instance: string;
   private readonly windowMs: number;
+  private readonly maxInFlight: number;
+  private readonly maxPending: number;
   private readonly seen = new Map<string, Seen>();
+  private pending: PendingEvent[] = [];
+  private inFlight = 0;
+  private dropped = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(options: {
-    http: KubeHttp;
+    http: Pick<KubeHttp, 'request'>;
     clock: Clock;
     logger: Logger;
     instance: string;
     windowMs?: number;
+    /** Event writes at once. Default 2. */
+    maxInFlight?: number;
+    /** Events waiting to be written before new ones are dropped. Default 4,096. */
+    maxPending?: number;
   }) {
     this.http = options.http;
     this.clock = options.clock;
@@ -55,29 +78,65 @@ export class KubeEventRecorder implements EventRecorder {
     this.component = 'mlsecrets';
     this.instance = options.instance;
     this.windowMs = options.windowMs ?? 10 * 60_000;
+    this.maxInFlight = options.maxInFlight ?? 2;
+    this.maxPending = options.maxPending ?? 4096;
   }
 
   emit(subject: EventSubject, type: EventType, reason: string, message: string): void {
-    void this.write(subject, type, reason, message).catch((error: unknown) =>
-      this.logger.warn('could not record event', {
-        reason,
-        object: `${subject.kind}/${subject.name}`,
-        error: String(error),
-      }),
-    );
+    if (this.pending.length >= this.maxPending) {
+      if (this.dropped++ === 0)
+        this.logger.warn('event queue full: dropping events until it drains', {
+          reason,
+          object: `${subject.kind}/${subject.name}`,
+        });
+      return;
+    }
+    this.pending.push({ subject, type, reason, message, at: this.clock.now() });
+    this.pump();
   }
 
-  private async write(
-    subject: EventSubject,
-    type: EventType,
-    reason: string,
-    message: string,
-  ): Promise<void> {
-    const now = this.clock.now();
+  /** Resolves once every queued Event has been written or has failed (tests, shutdown). */
+  idle(): Promise<void> {
+    if (this.pending.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.pending.length > 0) {
+      const event = this.pending.shift()!;
+      this.inFlight++;
+      void this.write(event)
+        .catch((error: unknown) =>
+          this.logger.warn('could not record event', {
+            reason: event.reason,
+            object: `${event.subject.kind}/${event.subject.name}`,
+            error: String(error),
+          }),
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
+    }
+    if (this.pending.length === 0 && this.inFlight === 0) {
+      if (this.dropped > 0) {
+        this.logger.warn('event queue drained', { dropped: this.dropped });
+        this.dropped = 0;
+      }
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  private async write({ subject, type, reason, message, at: now }: PendingEvent): Promise<void> {
     const timestamp = new Date(now).toISOString();
     // Events of cluster-scoped objects live in "default", as kubectl and client-go put them.
     const namespace = subject.namespace ?? 'default';
-    const key = [subject.uid, type, reason, message].join('\u0000');
+    // A digest, not the text: 10,000 first syncs leave 10,000 entries here for the window.
+    const key = createHash('sha256')
+      .update([subject.uid, type, reason, message].join('\u0000'))
+      .digest('base64');
     const previous = this.seen.get(key);
     this.prune(now);
     if (previous && now - previous.at < this.windowMs) {
@@ -86,6 +145,7 @@ export class KubeEventRecorder implements EventRecorder {
       await this.http.request('PATCH', `/api/v1/namespaces/${namespace}/events/${previous.name}`, {
         body: { count: previous.count, lastTimestamp: timestamp },
         contentType: 'application/merge-patch+json',
+        discardResponse: true,
       });
       return;
     }
@@ -112,8 +172,9 @@ export class KubeEventRecorder implements EventRecorder {
         lastTimestamp: timestamp,
         count: 1,
       },
+      discardResponse: true,
     });
-    this.seen.set(key, { name, namespace, count: 1, firstTimestamp: timestamp, at: now });
+    this.seen.set(key, { name, namespace, count: 1, at: now });
   }
 
   private prune(now: number): void {

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { fetch, getGlobalDispatcher, request as undiciRequest, type Dispatcher, type Response } from 'undici';
+import { getGlobalDispatcher, request as undiciRequest, type Dispatcher } from 'undici';
 import { clientNodeConnection, type KubeConnection } from './connection.ts';
 
 /** A failed Kubernetes API call: the HTTP status and the API's own reason and message. */
@@ -51,6 +51,11 @@ export interface RequestOptions {
   body?: unknown;
   contentType?: ContentType;
   signal?: AbortSignal;
+  /**
+   * The caller has no use for the response: it is discarded unread (a write returns the whole
+   * object, ~2 KB of JSON for a Secret or binding, which would be parsed only to be dropped).
+   */
+  discardResponse?: boolean;
 }
 
 /**
@@ -88,8 +93,12 @@ export class KubeHttp {
   /** One request; resolves the decoded JSON body, rejects with KubeApiError on a non-2xx. */
   async request<T>(method: HttpVerb, path: string, options: RequestOptions = {}): Promise<T> {
     const response = await this.send(method, path, options);
-    const text = await response.text();
-    if (!response.ok) throw apiError(response.status, text);
+    if (options.discardResponse && ok(response.statusCode)) {
+      await response.body.dump();
+      return undefined as T;
+    }
+    const text = await response.body.text();
+    if (!ok(response.statusCode)) throw apiError(response.statusCode, text);
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
@@ -104,8 +113,8 @@ export class KubeHttp {
     signal: AbortSignal,
   ): Promise<void> {
     const response = await this.send('GET', path, { query: { ...query, watch: true }, signal });
-    if (!response.ok || !response.body) throw apiError(response.status, await response.text());
-    const body = Readable.fromWeb(response.body as never);
+    if (!ok(response.statusCode)) throw apiError(response.statusCode, await response.body.text());
+    const body: Readable = response.body;
     // When the caller aborts (or stops reading after an ERROR event) the body stream errors;
     // with no listener that error would be thrown as an uncaught exception and end the process.
     let streamError: unknown;
@@ -128,7 +137,7 @@ export class KubeHttp {
     method: HttpVerb,
     path: string,
     options: RequestOptions,
-  ): Promise<Pick<Response, 'ok' | 'status' | 'text' | 'body'>> {
+  ): Promise<Dispatcher.ResponseData> {
     const connection = await this.connection;
     const url = new URL(connection.server + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
@@ -165,18 +174,16 @@ export class KubeHttp {
         return dispatch(opts, handler);
       });
     }
-    if (method === 'GET') return fetch(url, { method, headers, body, dispatcher, signal });
-    // Writes go out in one piece: fetch streams a body after its headers, so a process paused
-    // in between would send the rest (and the API server apply it) once it wakes up, whatever
-    // it checked before. undici's request() writes headers and a string body in one go.
-    const response = await undiciRequest(url, { method, headers, body, dispatcher, signal });
-    return {
-      ok: response.statusCode >= 200 && response.statusCode < 300,
-      status: response.statusCode,
-      text: () => response.body.text(),
-      body: null,
-    };
+    // undici's request(), not fetch(): a fraction of fetch's CPU per call (no WHATWG streams,
+    // watches read as a Node stream), and writes go out in one piece: fetch streams a body
+    // after its headers, so a process paused in between would send the rest (and the API
+    // server apply it) once it wakes up, whatever it checked before.
+    return undiciRequest(url, { method, headers, body, dispatcher, signal });
   }
+}
+
+function ok(status: number): boolean {
+  return status >= 200 && status < 300;
 }
 
 function apiError(status: number, text: string): KubeApiError {

@@ -14,10 +14,18 @@ export interface SecretObject extends KubeObject {
 }
 
 export interface SecretWriter {
-  /** A direct read, for the rare Secret that is not in the managed-Secret cache. */
-  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  /**
+   * A direct read, for the rare Secret that is not in the managed-Secret cache. With
+   * `watchCache`, the API server answers from its watch cache (resourceVersion "0": no etcd
+   * read, at most a moment behind), enough to ask whether a Secret exists at all.
+   */
+  getSecret(
+    namespace: string,
+    name: string,
+    options?: { watchCache?: boolean },
+  ): Promise<SecretObject | undefined>;
   /** Server-side apply with field manager "mlsecrets", taking over conflicting fields. */
-  applySecret(secret: SecretObject): Promise<SecretObject>;
+  applySecret(secret: SecretObject): Promise<void>;
   /** Removes data keys that others added to a managed Secret (apply does not remove what it does not own). */
   removeSecretKeys(namespace: string, name: string, keys: string[]): Promise<void>;
   /** Deletes a Secret; with `uid`, only that incarnation of it. */
@@ -76,11 +84,17 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
     this.http = http;
   }
 
-  async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+  async getSecret(
+    namespace: string,
+    name: string,
+    options: { watchCache?: boolean } = {},
+  ): Promise<SecretObject | undefined> {
     try {
       // No Secret can have an invalid name: it does not exist (and is never put in a path).
       if (!isValidSecretName(name)) return undefined;
-      return await this.http.request<SecretObject>('GET', objectPath('Secret', namespace, name));
+      return await this.http.request<SecretObject>('GET', objectPath('Secret', namespace, name), {
+        query: options.watchCache ? { resourceVersion: '0' } : undefined,
+      });
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -113,12 +127,13 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
     }));
   }
 
-  applySecret(secret: SecretObject): Promise<SecretObject> {
+  async applySecret(secret: SecretObject): Promise<void> {
     const { namespace, name } = secret.metadata;
-    return this.http.request<SecretObject>('PATCH', objectPath('Secret', namespace, name ?? ''), {
+    await this.http.request('PATCH', objectPath('Secret', namespace, name ?? ''), {
       query: { fieldManager: FIELD_MANAGER, force: true },
       body: { apiVersion: 'v1', kind: 'Secret', ...secret },
       contentType: 'application/apply-patch+yaml',
+      discardResponse: true,
     });
   }
 
@@ -127,6 +142,7 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
     await this.http.request('PATCH', objectPath('Secret', namespace, name), {
       body: { data: Object.fromEntries(keys.map((k) => [k, null])) },
       contentType: 'application/merge-patch+json',
+      discardResponse: true,
     });
   }
 
@@ -134,6 +150,7 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
     try {
       await this.http.request('DELETE', objectPath('Secret', namespace, name), {
         body: uid ? { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid } } : undefined,
+        discardResponse: true,
       });
     } catch (error) {
       if (!isNotFound(error)) throw error;
@@ -149,6 +166,7 @@ export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
     await this.http.request('PATCH', `${objectPath(kind, namespace, name)}/status`, {
       body: { status },
       contentType: 'application/merge-patch+json',
+      discardResponse: true,
     });
   }
 }

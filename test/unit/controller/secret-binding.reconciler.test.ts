@@ -136,7 +136,7 @@ class FakeCluster implements SecretWriter {
     return secret ? structuredClone(secret) : undefined;
   }
 
-  async applySecret(secret: SecretObject): Promise<SecretObject> {
+  async applySecret(secret: SecretObject): Promise<void> {
     const failure = this.failApplies.shift();
     if (failure) throw failure;
     const id = `${secret.metadata.namespace}/${secret.metadata.name}`;
@@ -174,7 +174,6 @@ class FakeCluster implements SecretWriter {
       data,
     };
     this.secrets.set(id, stored);
-    return structuredClone(stored);
   }
 
   async removeSecretKeys(namespace: string, name: string, keys: string[]): Promise<void> {

@@ -493,3 +493,65 @@ describe('WorkQueue: remove and shutDown', () => {
     expect(() => new WorkQueue({ clock, baseDelayMs: 1_000, maxDelayMs: 10 })).toThrow(RangeError);
   });
 });
+
+describe('WorkQueue: medium priority and promote (a rotation among routine refreshes)', () => {
+  test('high before medium before low, FIFO within each', async () => {
+    const { queue } = setup();
+    queue.add('low-1', 'low');
+    queue.add('medium-1', 'medium');
+    queue.add('high-1', 'high');
+    queue.add('low-2', 'low');
+    queue.add('medium-2', 'medium');
+    expect(keys(await drain(queue))).toEqual(['high-1', 'medium-1', 'medium-2', 'low-1', 'low-2']);
+  });
+
+  test('promote raises a ready key once, and never lowers one', async () => {
+    const { queue } = setup();
+    for (let i = 0; i < 5; i++) queue.add(`refresh-${i}`, 'low');
+    queue.add('new-binding', 'high');
+    expect(queue.promote('refresh-3', 'medium')).toBe(true);
+    expect(queue.promote('refresh-3', 'medium')).toBe(false);
+    expect(queue.promote('new-binding', 'medium')).toBe(false);
+    const items = await drain(queue);
+    expect(keys(items)).toEqual([
+      'new-binding',
+      'refresh-3',
+      'refresh-0',
+      'refresh-1',
+      'refresh-2',
+      'refresh-4',
+    ]);
+    expect(items[1]!.priority).toBe('medium');
+    // Handed out once: the stale low slot of the promoted key was skipped.
+    expect(queue.len()).toBe(0);
+  });
+
+  test('promote leaves delayed, processing and unknown keys alone', async () => {
+    const { clock, queue } = setup();
+    queue.addAfter('later', 1000, 'low');
+    queue.add('busy', 'low');
+    const busy = await queue.get();
+    expect(queue.promote('later', 'medium')).toBe(false);
+    expect(queue.promote('busy', 'medium')).toBe(false);
+    expect(queue.promote('nobody', 'medium')).toBe(false);
+    queue.done(busy!.key);
+    // Neither was queued again by the promote.
+    expect(queue.len()).toBe(0);
+    clock.advance(1000);
+    await flush();
+    const later = await queue.get();
+    expect(later).toEqual(expect.objectContaining({ key: 'later', priority: 'low' }));
+  });
+
+  test('medium keys count against maxLowInFlight: workers stay free for high keys', async () => {
+    const { queue } = setup({ maxLowInFlight: 1 });
+    queue.add('m1', 'medium');
+    queue.add('m2', 'medium');
+    const first = await queue.get();
+    expect(first?.key).toBe('m1');
+    const second = queue.get();
+    expect(await peek(second)).toBe('pending');
+    queue.add('h', 'high');
+    expect(await peek(second)).toEqual({ value: expect.objectContaining({ key: 'h' }) });
+  });
+});

@@ -68,7 +68,15 @@ const valueOf: Answer = (r) => ({
   versionId: `v${version}`,
 });
 
-function setup(options: { maxBatch?: number; qps?: number; burst?: number; answer?: Answer } = {}) {
+function setup(
+  options: {
+    maxBatch?: number;
+    qps?: number;
+    burst?: number;
+    answer?: Answer;
+    valueChanged?: FetchObserver['valueChanged'];
+  } = {},
+) {
   const clock = new ManualClock(Date.UTC(2025, 0, 1, 0, 0, 0));
   const provider = new FakeProvider(options.maxBatch ?? 10, options.answer ?? valueOf);
   const limiter = new TokenBucket({ qps: options.qps ?? 100, burst: options.burst ?? 100, clock });
@@ -88,6 +96,7 @@ function setup(options: { maxBatch?: number; qps?: number; burst?: number; answe
     providerCall: () => void counts.calls++,
     providerLatency: () => void counts.latencies++,
     readSaved: () => void counts.saved++,
+    valueChanged: options.valueChanged,
   };
   const fetcher = new Fetcher({ clock, logger, observer });
   return { clock, provider, limiter, store, fetcher, logs, counts };
@@ -476,5 +485,43 @@ describe('find results are bounded', () => {
     await fetcher.find(store, { path: 'b' }, start); // sweeps 'a' (idle 61 s)
     await fetcher.find(store, { path: 'a' }, start);
     expect(finds).toEqual(['a', 'a', 'b', 'a']);
+  });
+});
+
+describe('Fetcher: changed values (a rotation in the store)', () => {
+  test('a re-read that finds a new version reports it; an unchanged re-read and a first read do not', async () => {
+    const versions: Record<string, string> = { a: 'v1', b: 'v1' };
+    const changed: string[] = [];
+    const { fetcher, store, clock } = setup({
+      answer: (r) => ({
+        key: r.key,
+        value: Buffer.from(`${r.key}-${versions[r.key]}`),
+        versionId: versions[r.key],
+      }),
+      valueChanged: (s, request) => changed.push(`${s.label}:${request.key}`),
+    });
+    await fetcher.read(store, [{ key: 'a' }, { key: 'b' }], clock.now());
+    expect(changed).toEqual([]); // first reads: nothing to compare with
+    versions.a = 'v2';
+    clock.advance(60_000);
+    await fetcher.read(store, [{ key: 'a' }, { key: 'b' }], clock.now());
+    expect(changed).toEqual(['ClusterSecretStore/aws:a']);
+  });
+
+  test('without version ids the bytes decide', async () => {
+    let value = 'one';
+    const changed: string[] = [];
+    const { fetcher, store, clock } = setup({
+      answer: (r) => ({ key: r.key, value: Buffer.from(value) }),
+      valueChanged: (_s, request) => changed.push(request.key),
+    });
+    await fetcher.read(store, [{ key: 'k' }], clock.now());
+    clock.advance(60_000);
+    await fetcher.read(store, [{ key: 'k' }], clock.now());
+    expect(changed).toEqual([]);
+    value = 'two';
+    clock.advance(60_000);
+    await fetcher.read(store, [{ key: 'k' }], clock.now());
+    expect(changed).toEqual(['k']);
   });
 });

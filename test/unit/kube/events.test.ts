@@ -1,0 +1,114 @@
+import { Writable } from 'node:stream';
+import { ManualClock } from '../../../src/controller/clock.ts';
+import { KubeEventRecorder, type EventSubject } from '../../../src/kube/events.ts';
+import { createLogger } from '../../../src/observability/logger.ts';
+
+/** A fake API: records requests, answers each after `release()`, tracks the most at once. */
+function fakeApi() {
+  const requests: { method: string; path: string; body: Record<string, unknown> }[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let held: (() => void)[] = [];
+  return {
+    requests,
+    get maxInFlight() {
+      return maxInFlight;
+    },
+    release() {
+      const now = held;
+      held = [];
+      for (const resolve of now) resolve();
+    },
+    http: {
+      request: async (method: string, path: string, options: { body?: unknown } = {}) => {
+        requests.push({ method, path, body: options.body as Record<string, unknown> });
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        await new Promise<void>((resolve) => held.push(resolve));
+        inFlight--;
+        return undefined as never;
+      },
+    },
+  };
+}
+
+const subject = (name: string): EventSubject => ({
+  apiVersion: 'mlsecrets.io/v1alpha1',
+  kind: 'SecretBinding',
+  namespace: 'ml',
+  name,
+  uid: `uid-${name}`,
+});
+
+function setup(options: { maxInFlight?: number; maxPending?: number } = {}) {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const api = fakeApi();
+  const logs: string[] = [];
+  const logger = createLogger(
+    'debug',
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        logs.push(chunk.toString());
+        callback();
+      },
+    }),
+  );
+  const recorder = new KubeEventRecorder({ http: api.http, clock, logger, instance: 'test', ...options });
+  return { clock, api, logs, recorder };
+}
+
+/** Answers every request as it comes until the recorder is idle. */
+async function drain(api: ReturnType<typeof fakeApi>, recorder: KubeEventRecorder): Promise<void> {
+  let idle = false;
+  void recorder.idle().then(() => (idle = true));
+  while (!idle) {
+    await new Promise((resolve) => setImmediate(resolve));
+    api.release();
+  }
+}
+
+describe('KubeEventRecorder', () => {
+  test('writes a burst of Events a few at a time, each stamped with the time it happened', async () => {
+    const { clock, api, recorder } = setup({ maxInFlight: 2 });
+    const emittedAt: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      emittedAt.push(new Date(clock.now()).toISOString());
+      recorder.emit(subject(`b-${i}`), 'Normal', 'Synced', `Secret "b-${i}" issued`);
+      clock.advance(1000);
+    }
+    // Two on the wire, eight waiting: a burst of first syncs does not become 10 writes at once.
+    expect(api.requests).toHaveLength(2);
+    await drain(api, recorder);
+    expect(api.maxInFlight).toBe(2);
+    expect(api.requests.map((r) => r.method)).toEqual(Array(10).fill('POST'));
+    expect(api.requests.map((r) => (r.body.involvedObject as { name: string }).name)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `b-${i}`),
+    );
+    expect(api.requests.map((r) => r.body.firstTimestamp)).toEqual(emittedAt);
+  });
+
+  test('a repeat within the window bumps the count of the Event already written', async () => {
+    const { api, recorder } = setup();
+    recorder.emit(subject('b'), 'Warning', 'ProviderError', 'store unreachable');
+    await drain(api, recorder);
+    recorder.emit(subject('b'), 'Warning', 'ProviderError', 'store unreachable');
+    await drain(api, recorder);
+    expect(api.requests.map((r) => r.method)).toEqual(['POST', 'PATCH']);
+    expect(api.requests[1]!.body).toEqual(expect.objectContaining({ count: 2 }));
+  });
+
+  test('a full queue drops new Events and says so in the log, without their messages', async () => {
+    const { api, logs, recorder } = setup({ maxInFlight: 1, maxPending: 3 });
+    for (let i = 0; i < 10; i++) recorder.emit(subject(`b-${i}`), 'Normal', 'Synced', `message ${i}`);
+    await drain(api, recorder);
+    // One went out at once, three waited, six were dropped.
+    expect(api.requests).toHaveLength(4);
+    const text = logs.join('');
+    expect(text).toContain('event queue full');
+    expect(text).toContain('"dropped":6');
+    expect(text).not.toContain('message 9');
+    // After draining, Events flow again.
+    recorder.emit(subject('later'), 'Normal', 'Synced', 'after');
+    await drain(api, recorder);
+    expect(api.requests).toHaveLength(5);
+  });
+});
