@@ -1,8 +1,23 @@
 // The write floor: the writes the operator must make for N bindings (create the binding,
 // server-side apply its Secret, patch its status), done by a bare client with the same
-// concurrency, in namespaces the operator does not watch.
+// concurrency, in namespaces the operator does not watch. The Secret and the status are built
+// by the operator's own functions, so the floor writes the same bytes the operator writes.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { SecretBinding } from '../src/api/types.ts';
+import { desiredSecret } from '../src/controller/managed-secret.ts';
+import { mergePatchOf, readyStatusOf } from '../src/controller/secret-binding.reconciler.ts';
+import { DataHasher } from '../src/data/data-hash.ts';
 import type { KubeHttp } from '../src/kube/http.ts';
-import { createBinding, group, placement, pool, remoteValue, version } from './kube.ts';
+import {
+  createBinding,
+  group,
+  placement,
+  pool,
+  remoteIndex,
+  remoteKey,
+  remoteValue,
+  version,
+} from './kube.ts';
 
 /** Figures of one floor run. */
 export interface FloorResult {
@@ -12,6 +27,9 @@ export interface FloorResult {
   applies: number;
   statusPatches: number;
 }
+
+/** The bindings' ttl (bench/kube.ts bindingBody). */
+const TTL_MS = 24 * 3600_000;
 
 /**
  * Creates N bindings (`createConcurrency` in flight, as the benchmark does), and as each
@@ -31,51 +49,48 @@ export async function runFloor(
   },
 ): Promise<FloorResult> {
   const { n, k, namespaces } = options;
+  const hasher = new DataHasher(randomBytes(32));
+  // A version id per remote secret, shaped like the store's (a UUID).
+  const versionIds = Array.from({ length: k }, () => randomUUID());
   const started = performance.now();
-  const queue: number[] = [];
+  const queue: { i: number; binding: SecretBinding }[] = [];
   let wake: (() => void) | undefined;
   const creating = pool(n, options.createConcurrency, async (i) => {
-    await createBinding(http, i, namespaces, k, options.store, options.refresh);
-    queue.push(i);
+    const binding = await createBinding(http, i, namespaces, k, options.store, options.refresh);
+    queue.push({ i, binding });
     wake?.();
   });
-  const write = async (i: number): Promise<void> => {
+  const write = async ({ i, binding }: { i: number; binding: SecretBinding }): Promise<void> => {
     const { namespace, name } = placement(i, namespaces);
+    const j = remoteIndex(i, k);
+    const data = { V: Buffer.from(remoteValue(j)) };
+    const now = Date.now();
+    const dataHash = hasher.hash(data);
+    const issue = { issuedAt: now, expiresAt: now + TTL_MS, dataHash, sourceHash: dataHash };
     await http.request('PATCH', `/api/v1/namespaces/${namespace}/secrets/${name}`, {
-      query: { fieldManager: 'bench-floor', force: true },
+      query: { fieldManager: 'mlsecrets', force: true },
       contentType: 'application/apply-patch+yaml',
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'bench-floor' } },
-        type: 'Opaque',
-        data: { V: Buffer.from(remoteValue(i % k)).toString('base64') },
-      },
+      body: desiredSecret(binding, name, data, issue),
     });
-    const now = new Date().toISOString();
+    const status = readyStatusOf(binding, {
+      name,
+      issue,
+      keys: 1,
+      sources: [{ key: remoteKey(j), versionId: versionIds[j]! }],
+      dataWritten: true,
+      now,
+    });
     await http.request(
       'PATCH',
       `/apis/${group}/${version}/namespaces/${namespace}/secretbindings/${name}/status`,
-      {
-        contentType: 'application/merge-patch+json',
-        body: {
-          status: {
-            observedGeneration: 1,
-            secretName: name,
-            syncedAt: now,
-            conditions: [
-              { type: 'Ready', status: 'True', reason: 'Synced', message: 'floor', lastTransitionTime: now },
-            ],
-          },
-        },
-      },
+      { contentType: 'application/merge-patch+json', body: { status: mergePatchOf({}, status) } },
     );
   };
   let taken = 0;
   const writers = Array.from({ length: options.workers }, async () => {
     while (taken < n) {
-      const i = queue.shift();
-      if (i === undefined) {
+      const next = queue.shift();
+      if (next === undefined) {
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, 20);
@@ -83,7 +98,7 @@ export async function runFloor(
         continue;
       }
       taken++;
-      await write(i);
+      await write(next);
     }
   });
   await creating;

@@ -1,5 +1,6 @@
 // Kubernetes helpers for the benchmark: plain JSON requests (KubeHttp), a bounded pool,
 // the objects it creates, and readiness checks.
+import type { SecretBinding } from '../src/api/types.ts';
 import type { KubeHttp } from '../src/kube/http.ts';
 
 export const group = 'mlsecrets.io';
@@ -19,6 +20,16 @@ export const remoteKey = (k: number): string => `bench/secret-${k}`;
 /** Value remote secret `k` holds (its generation `g` after rotations). */
 export const remoteValue = (k: number, g = 0): string => `value-${k}-${g}`;
 
+/**
+ * The remote secret binding `i` reads, of K = `k`: every tenth binding reads remote secret 0
+ * (the one the rotation phase changes, so a rotation reaches N/10 bindings), the others
+ * spread evenly over the other K - 1.
+ */
+export function remoteIndex(i: number, k: number): number {
+  if (k < 2 || i % 10 === 0) return 0;
+  return 1 + ((i - Math.floor(i / 10) - 1) % (k - 1));
+}
+
 /** Where binding `i` lives. */
 export function placement(i: number, namespaces: string[]): { namespace: string; name: string } {
   return { namespace: namespaces[i % namespaces.length]!, name: `b-${i}` };
@@ -33,13 +44,13 @@ export function bindingBody(i: number, namespaces: string[], k: number, store: s
     metadata: { name, namespace },
     spec: {
       storeRef: { kind: 'ClusterSecretStore', name: store },
-      data: [{ secretKey: 'V', remoteRef: { key: remoteKey(i % k) } }],
+      data: [{ secretKey: 'V', remoteRef: { key: remoteKey(remoteIndex(i, k)) } }],
       lifetime: { ttl: '24h', refreshInterval: refresh },
     },
   };
 }
 
-/** POSTs binding `i`. */
+/** POSTs binding `i`; resolves the binding as created (its uid, generation). */
 export async function createBinding(
   http: KubeHttp,
   i: number,
@@ -47,14 +58,12 @@ export async function createBinding(
   k: number,
   store: string,
   refresh: string,
-): Promise<void> {
+): Promise<SecretBinding> {
   const body = bindingBody(i, namespaces, k, store, refresh);
-  await http.request(
+  return http.request<SecretBinding>(
     'POST',
     `/apis/${group}/${version}/namespaces/${body.metadata.namespace}/secretbindings`,
-    {
-      body,
-    },
+    { body },
   );
 }
 
@@ -179,8 +188,72 @@ export async function correctSecrets(
   for (let i = 0; i < n; i++) {
     const { namespace, name } = placement(i, namespaces);
     const got = values.get(`${namespace}/${name}`);
-    const want = Buffer.from(remoteValue(i % k, generation(i % k))).toString('base64');
+    const j = remoteIndex(i, k);
+    const want = Buffer.from(remoteValue(j, generation(j))).toString('base64');
     if (got === want) correct++;
   }
   return correct;
+}
+
+/**
+ * Follows the `V` value of the managed Secrets of `namespaces` by watch, from each
+ * collection's current version: the rotation check, which at N/10 affected bindings must not
+ * GET a thousand Secrets every 100 ms from the API server the operator is writing to.
+ * `values` maps namespace/name to the base64 value last seen.
+ */
+export async function watchSecretValues(
+  http: KubeHttp,
+  namespaces: string[],
+): Promise<{ values: Map<string, string | undefined>; failed: () => boolean; stop: () => Promise<void> }> {
+  const values = new Map<string, string | undefined>();
+  const abort = new AbortController();
+  let failed = false;
+  const labelSelector = 'app.kubernetes.io/managed-by=mlsecrets';
+  const starts = await Promise.all(
+    namespaces.map(async (ns) => {
+      const path = `/api/v1/namespaces/${ns}/secrets`;
+      // Pages of one list share the first page's version: the watch starts from there.
+      let resourceVersion = '';
+      let cont: string | undefined;
+      do {
+        const page = await http.request<{
+          items: { metadata: { name: string }; data?: Record<string, string> }[];
+          metadata: { continue?: string; resourceVersion: string };
+        }>('GET', path, { query: { labelSelector, limit: 2000, continue: cont } });
+        for (const s of page.items) values.set(`${ns}/${s.metadata.name}`, s.data?.V);
+        resourceVersion ||= page.metadata.resourceVersion;
+        cont = page.metadata.continue || undefined;
+      } while (cont);
+      return { ns, path, resourceVersion };
+    }),
+  );
+  const watches = Promise.all(
+    starts.map(({ ns, path, resourceVersion }) =>
+      http
+        .watch(
+          path,
+          { resourceVersion, labelSelector, allowWatchBookmarks: true },
+          (event) => {
+            if (event.type === 'BOOKMARK') return;
+            const s = event.object as { metadata: { name: string }; data?: Record<string, string> };
+            const key = `${ns}/${s.metadata.name}`;
+            if (event.type === 'DELETED') values.delete(key);
+            else values.set(key, s.data?.V);
+          },
+          abort.signal,
+        )
+        .then(
+          () => void (abort.signal.aborted || (failed = true)),
+          () => void (abort.signal.aborted || (failed = true)),
+        ),
+    ),
+  );
+  return {
+    values,
+    failed: () => failed,
+    stop: async () => {
+      abort.abort();
+      await watches;
+    },
+  };
 }

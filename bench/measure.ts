@@ -29,6 +29,24 @@ export function readProc(pid: number): ProcFigures {
   };
 }
 
+/**
+ * CPU seconds used so far by each named process (the benchmark itself included), so a phase's
+ * figure is the difference of two snapshots: where a phase spends the machine's two cores.
+ */
+export function cpuByProcess(pids: Record<string, number>): Record<string, number> {
+  const cpu: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    try {
+      cpu[name] = readProc(pid).cpuSeconds;
+    } catch {
+      cpu[name] = NaN; // exited
+    }
+  }
+  const self = process.cpuUsage();
+  cpu.bench = (self.user + self.system) / 1e6;
+  return cpu;
+}
+
 /** One sample of a Prometheus text exposition: name, labels and value. */
 export interface Sample {
   name: string;

@@ -20,6 +20,8 @@ export interface BenchResult {
   providerCalls: { operator: Record<string, number>; operatorTotal: number; moto: number };
   operator: { peakRssMiB: number; cpuSeconds: number };
   kubeWrites: { byKind: Record<string, number>; total: number };
+  /** CPU seconds by process (kube-apiserver, etcd, moto, bench, operator) in each timed phase. */
+  cpuByProcess?: { floor: Record<string, number>; initialSync: Record<string, number> };
   steadyRefresh?: {
     providerCalls: Record<string, number>;
     providerCallsTotal: number;
@@ -75,6 +77,16 @@ export function table(r: BenchResult): string {
     ['peak RSS (MiB)', fmt(r.peakRssMiB, 1), '≤ 200 MB'],
     ['CPU seconds (initial sync)', fmt(r.operator.cpuSeconds), ''],
   ];
+  if (r.cpuByProcess) {
+    const line = (cpu: Record<string, number>): string =>
+      Object.entries(cpu)
+        .map(([name, s]) => `${name} ${fmt(s, 1)}`)
+        .join(', ');
+    rows.push(
+      ['CPU s by process: floor', line(r.cpuByProcess.floor), ''],
+      ['CPU s by process: sync', line(r.cpuByProcess.initialSync), ''],
+    );
+  }
   if (r.steadyRefresh) {
     const s = r.steadyRefresh;
     rows.push(
