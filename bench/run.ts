@@ -14,7 +14,7 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadConnection } from '../src/kube/connection.ts';
 import { KubeHttp } from '../src/kube/http.ts';
 import { ensureControlPlaneBinaries, startControlPlane } from '../test/harness/control-plane.ts';
 import { awsClientConfig, startMoto } from '../test/harness/emulators.ts';
@@ -76,10 +76,12 @@ const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n
 function imageEnv(): Record<string, string> {
   const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
   const nodeOptions = /\bNODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile)?.slice(1).find(Boolean) ?? '';
+  const arenas = /\bMALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)?.[1];
   // Appended, so NODE_OPTIONS given to the bench (a profiler's --import) still reach the operator.
   return {
     NODE_ENV: 'production',
     NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', nodeOptions].join(' ').trim(),
+    ...(arenas ? { MALLOC_ARENA_MAX: arenas } : {}),
   };
 }
 
@@ -119,9 +121,8 @@ async function main(): Promise<void> {
     kubectl('apply', '-f', path.join(repoRoot, 'crds'));
     kubectl('create', 'namespace', 'mlsecrets-system');
     kubectl('wait', '--for=condition=Established', '--timeout=60s', '-f', path.join(repoRoot, 'crds'));
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.kubeconfigPath);
-    const http = new KubeHttp(kc);
+    // The operator's own connection code: the floor's client is the operator's client.
+    const http = new KubeHttp(await loadConnection(cp.kubeconfigPath));
     const sm = new SecretsManagerClient(awsClientConfig(moto.endpoint));
     let seeded = 0;
     for (const n of ns) {

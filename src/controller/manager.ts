@@ -504,7 +504,7 @@ export class Manager {
       }
       try {
         const result = await this.dispatch(key);
-        this.options.logger.debug('reconciled', { key });
+        if (this.options.logger.isDebugEnabled()) this.options.logger.debug('reconciled', { key });
         this.queue.forget(key);
         if (result.requeueAfterMs !== undefined)
           this.queue.addAfter(key, Math.max(0, result.requeueAfterMs), 'low');
