@@ -6,39 +6,32 @@
 // matching the data. After the loop one more start must converge: every Secret on the last
 // version, Ready=True, one owner each, nothing left over.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { DATA_HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/api/labels.ts';
 import { DataHasher } from '../../src/data/data-hash.ts';
 import { KubeHttp } from '../../src/kube/http.ts';
 import { loadInstallKey } from '../../src/kube/install-key.ts';
-import {
-  ensureControlPlaneBinaries,
-  startControlPlane,
-  type ControlPlane,
-} from '../harness/control-plane.ts';
-import { scanClusterBeforeStop } from '../harness/leak-run.ts';
+import type { ControlPlane } from '../harness/control-plane.ts';
 import { eventually } from '../harness/kube.ts';
 import { findLeaks, operatorOutputs, plant } from '../harness/leaks.ts';
 import { startOperatorProcess, type OperatorProcess } from '../harness/operator-process.ts';
+import { startPrivateCluster, type PrivateCluster } from '../harness/private-cluster.ts';
+import { OPERATOR_NAMESPACE } from '../harness/test-env.ts';
 import { sleep } from '../harness/process.ts';
 import {
-  clients,
   createBinding,
   createStore,
   getBinding,
   putSourceSecret,
   type Clients,
 } from '../harness/resources.ts';
-import { OPERATOR_NAMESPACE } from '../harness/test-env.ts';
 
 const KILLS = 50;
 const team = 'kill-team';
 const source = 'kill-source';
-const root = path.resolve(import.meta.dirname, '..', '..');
 
+let cluster: PrivateCluster | undefined;
 let cp: ControlPlane;
 let c: Clients;
 let http: KubeHttp;
@@ -221,19 +214,10 @@ function operator(name: string): Promise<OperatorProcess> {
 const rand = (max: number) => Math.floor(Math.random() * max);
 
 beforeAll(async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-fault-kill-'));
-  logDir = path.join(dir, 'operators');
-  cp = await startControlPlane({ binDir: ensureControlPlaneBinaries(root), dir });
-  kc = new k8s.KubeConfig();
-  kc.loadFromFile(cp.kubeconfigPath);
-  c = clients(kc);
+  cluster = await startPrivateCluster([team, source], { prefix: 'mlsecrets-fault-kill-' });
+  ({ cp, kc, c } = cluster);
+  logDir = path.join(cluster.dir, 'operators');
   http = new KubeHttp(kc);
-  const kubectl = (...args: string[]) =>
-    execFileSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], { stdio: 'ignore' });
-  kubectl('apply', '-f', path.join(root, 'crds'));
-  kubectl('wait', '--for=condition=Established', '-f', path.join(root, 'crds'));
-  for (const name of [OPERATOR_NAMESPACE, team, source])
-    await c.core.createNamespace({ body: { metadata: { name } } });
   await putSourceSecret(c, source, 'rotating', version(0));
   await createStore(c, 'ClusterSecretStore', 'kill-store', {
     provider: { kubernetes: { namespace: source } },
@@ -249,16 +233,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of started) await p.stop(0);
-  // The suite-wide leak scan: this cluster's Events and status, before it goes away.
-  try {
-    if (kc) await scanClusterBeforeStop(kc, `${path.basename(import.meta.filename)} cluster`);
-  } finally {
-    // Stopped even when the scan fails: a control plane left running keeps jest from exiting.
-    await cp?.stop();
-  }
-  // KEEP_FAULT_LOGS=1 keeps the operator logs (and the control plane's) for a post-mortem.
-  if (!process.env.KEEP_FAULT_LOGS) fs.rmSync(cp.dir, { recursive: true, force: true });
-  else console.log(`[fault] logs kept in ${cp.dir}`);
+  // The suite-wide leak scan of this cluster's Events and status, then the cluster goes.
+  await cluster?.stop();
 });
 
 test(`every managed Secret stays whole through ${KILLS} SIGKILLs mid-rotation, and the next start converges`, async () => {

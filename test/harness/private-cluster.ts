@@ -18,12 +18,14 @@ import { OPERATOR_NAMESPACE } from './test-env.ts';
 
 export interface PrivateCluster {
   cp: ControlPlane;
+  /** The cluster's own directory (control plane state and logs); a test may keep its logs here. */
+  dir: string;
   kc: k8s.KubeConfig;
   c: Clients;
   /**
    * Records this cluster's Events and mlsecrets status for the run's leak scan (the faults
    * project's global teardown fails the run on a hit), stops the control plane and removes
-   * its directory.
+   * its directory (kept, and its path printed, with KEEP_FAULT_LOGS=1 for a post-mortem).
    */
   stop(): Promise<void>;
 }
@@ -33,10 +35,11 @@ export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 /** Starts a control plane, applies crds/ and creates the operator's namespace and `namespaces`. */
 export async function startPrivateCluster(
   namespaces: string[],
-  options: Partial<Pick<ControlPlaneOptions, 'etcdProxy'>> = {},
+  options: Partial<Pick<ControlPlaneOptions, 'etcdProxy'>> & { prefix?: string } = {},
 ): Promise<PrivateCluster> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-fault-'));
-  const cp = await startControlPlane({ binDir: ensureControlPlaneBinaries(repoRoot), dir, ...options });
+  const { prefix = 'mlsecrets-fault-', ...controlPlane } = options;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const cp = await startControlPlane({ binDir: ensureControlPlaneBinaries(repoRoot), dir, ...controlPlane });
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   const c = clients(kc);
@@ -50,6 +53,7 @@ export async function startPrivateCluster(
     await c.core.createNamespace({ body: { metadata: { name } } });
   return {
     cp,
+    dir,
     kc,
     c,
     async stop() {
@@ -58,7 +62,8 @@ export async function startPrivateCluster(
       } finally {
         // Stopped even when the scan fails: a control plane left running keeps jest from exiting.
         await cp.stop();
-        fs.rmSync(dir, { recursive: true, force: true });
+        if (process.env.KEEP_FAULT_LOGS) console.log(`[fault] logs kept in ${dir}`);
+        else fs.rmSync(dir, { recursive: true, force: true });
       }
     },
   };
