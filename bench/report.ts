@@ -82,9 +82,12 @@ export function table(r: BenchResult): string {
       Object.entries(cpu)
         .map(([name, s]) => `${name} ${fmt(s, 1)}`)
         .join(', ');
+    const sum = (cpu: Record<string, number>): number => Object.values(cpu).reduce((a, b) => a + b, 0);
     rows.push(
       ['CPU s by process: floor', line(r.cpuByProcess.floor), ''],
       ['CPU s by process: sync', line(r.cpuByProcess.initialSync), ''],
+      // The machine's CPU is what both phases spend: a ratio that wall-clock noise moves less.
+      ['CPU ratio to floor (all)', fmt(sum(r.cpuByProcess.initialSync) / sum(r.cpuByProcess.floor)), ''],
     );
   }
   if (r.steadyRefresh) {

@@ -24,7 +24,7 @@ import { OperatorMetrics, serveMetrics } from './observability/metrics.ts';
 import { createAuditLog, type AuditSink } from './observability/audit.ts';
 import { workloadOf } from './projection/pod-mutator.ts';
 import { RolloutRestarter } from './projection/rollout-restarter.ts';
-import { PodWebhook } from './projection/webhook.ts';
+import type { PodWebhook } from './projection/webhook.ts';
 import { ProviderRegistry, defaultFactories } from './providers/registry.ts';
 import type { ProviderFactory } from './providers/provider.port.ts';
 
@@ -207,6 +207,8 @@ export class Operator {
       onProviderCall: (handle, operation) => this.metrics.providerCall(handle, operation),
     });
     if (config.webhook) {
+      // Loaded only when served: its certificate code (node-forge) costs ~10 MiB of memory.
+      const { PodWebhook } = await import('./projection/webhook.ts');
       this.webhook = new PodWebhook({
         http,
         clock,

@@ -3,7 +3,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { load } from 'js-yaml';
 import { Agent, type Dispatcher } from 'undici';
 
 /** What one request needs: headers (authentication) and the shared connection pool. */
@@ -163,8 +162,13 @@ const USER_KEYS = new Set([
  * beyond certificates, tokens and a CA (exec plugins, auth providers, proxies, basic auth):
  * those are left to client-node.
  */
-export function kubeconfigSettings(file: string): ConnectionSettings | undefined {
-  const doc = load(fs.readFileSync(file, 'utf8')) as KubeconfigFile;
+export async function kubeconfigSettings(file: string): Promise<ConnectionSettings | undefined> {
+  const text = fs.readFileSync(file, 'utf8');
+  // A JSON kubeconfig needs no YAML parser (js-yaml costs ~4 MiB of memory; in a pod it is not
+  // loaded at all).
+  const doc = (
+    text.trimStart().startsWith('{') ? JSON.parse(text) : (await import('js-yaml')).load(text)
+  ) as KubeconfigFile;
   const dir = path.dirname(file);
   const context = doc.contexts?.find((c) => c.name === doc['current-context'])?.context;
   const cluster = doc.clusters?.find((c) => c.name === context?.cluster)?.cluster;
@@ -192,7 +196,7 @@ export function kubeconfigSettings(file: string): ConnectionSettings | undefined
 
 /** The operator's connection: from `kubeconfig` when given, else the pod's service account. */
 export async function loadConnection(kubeconfig: string | undefined): Promise<KubeConnection> {
-  const settings = kubeconfig ? kubeconfigSettings(kubeconfig) : inClusterSettings();
+  const settings = kubeconfig ? await kubeconfigSettings(kubeconfig) : inClusterSettings();
   if (settings) return connectionFrom(settings);
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kubeConfig = new KubeConfig();

@@ -1,6 +1,7 @@
 import type { Logger } from 'winston';
 import type { Clock } from '../controller/clock.ts';
 import { isGone, KubeApiError, type KubeHttp } from './http.ts';
+import { compactStrings } from './compact-strings.ts';
 
 /** The parts of an object every informer reads. */
 export interface KubeObject {
@@ -254,7 +255,8 @@ export class Informer<T extends KubeObject> {
 
   private prepare(object: T): T {
     delete object.metadata.managedFields;
-    return this.options.transform ? this.options.transform(object) : object;
+    const kept = this.options.transform ? this.options.transform(object) : object;
+    return compactStrings(kept);
   }
 
   private emit(event: InformerEvent, object: T, previous?: T): void {

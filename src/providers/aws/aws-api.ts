@@ -8,12 +8,6 @@ import {
   RotateSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import {
-  DescribeParametersCommand,
-  GetParametersByPathCommand,
-  GetParametersCommand,
-  SSMClient,
-} from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 
 /** One secret value as Secrets Manager returns it. */
@@ -195,12 +189,27 @@ export function sdkApisWith(timeouts: AwsTimeouts): AwsApis {
       };
     },
     parameterStore(config) {
-      const client = new SSMClient(sdkConfig(config, timeouts));
+      // The SSM client is loaded with the first Parameter Store store: ~13 MiB of memory that
+      // installations reading only Secrets Manager never need.
+      const ssm = import('@aws-sdk/client-ssm').then((sdk) => ({
+        sdk,
+        client: new sdk.SSMClient(sdkConfig(config, timeouts)),
+      }));
+      ssm.catch(() => undefined); // a failed load is reported by the calls that await it
       return {
-        getParameters: (input) => client.send(new GetParametersCommand(input)),
-        getParametersByPath: (input) => client.send(new GetParametersByPathCommand(input)),
-        describeParameters: (input) => client.send(new DescribeParametersCommand(input)),
-        destroy: () => client.destroy(),
+        getParameters: async (input) => {
+          const { sdk, client } = await ssm;
+          return client.send(new sdk.GetParametersCommand(input));
+        },
+        getParametersByPath: async (input) => {
+          const { sdk, client } = await ssm;
+          return client.send(new sdk.GetParametersByPathCommand(input));
+        },
+        describeParameters: async (input) => {
+          const { sdk, client } = await ssm;
+          return client.send(new sdk.DescribeParametersCommand(input));
+        },
+        destroy: () => void ssm.then(({ client }) => client.destroy()).catch(() => undefined),
       };
     },
     sts(config) {

@@ -29,38 +29,67 @@ describe('kubeconfigSettings', () => {
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubeconfig-'))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('embedded certificates of the current context', () => {
+  test('embedded certificates of the current context', async () => {
     const file = writeKubeconfig(
       dir,
       { server: 'https://127.0.0.1:6443', 'certificate-authority-data': b64('CA') },
       { 'client-certificate-data': b64('CERT'), 'client-key-data': b64('KEY') },
     );
-    const settings = kubeconfigSettings(file)!;
+    const settings = (await kubeconfigSettings(file))!;
     expect(settings.server).toBe('https://127.0.0.1:6443');
     expect([settings.ca, settings.cert, settings.key].map(String)).toEqual(['CA', 'CERT', 'KEY']);
     expect(settings.skipTLSVerify).toBe(false);
   });
 
-  test('files relative to the kubeconfig, and a token file', () => {
+  test('a YAML kubeconfig (as kubectl writes it) reads the same as JSON', async () => {
+    const file = path.join(dir, 'config.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: c',
+        '  cluster:',
+        '    server: https://127.0.0.1:6443',
+        `    certificate-authority-data: ${b64('CA')}`,
+        'users:',
+        '- name: u',
+        '  user:',
+        '    token: abc',
+        'contexts:',
+        '- name: x',
+        '  context: { cluster: c, user: u }',
+        'current-context: x',
+        '',
+      ].join('\n'),
+    );
+    const settings = (await kubeconfigSettings(file))!;
+    expect(settings.server).toBe('https://127.0.0.1:6443');
+    expect(String(settings.ca)).toBe('CA');
+    expect(settings.token).toBe('abc');
+  });
+
+  test('files relative to the kubeconfig, and a token file', async () => {
     fs.writeFileSync(path.join(dir, 'ca.crt'), 'CA-FILE');
     const file = writeKubeconfig(
       dir,
       { server: 'https://k', 'certificate-authority': 'ca.crt', 'insecure-skip-tls-verify': true },
       { tokenFile: 'token' },
     );
-    const settings = kubeconfigSettings(file)!;
+    const settings = (await kubeconfigSettings(file))!;
     expect(String(settings.ca)).toBe('CA-FILE');
     expect(settings.tokenFile).toBe(path.join(dir, 'token'));
     expect(settings.skipTLSVerify).toBe(true);
   });
 
-  test('exec plugins, auth providers and proxies are left to client-node', () => {
+  test('exec plugins, auth providers and proxies are left to client-node', async () => {
     const exec = { exec: { command: 'aws', args: ['eks', 'get-token'], apiVersion: 'x' } };
-    expect(kubeconfigSettings(writeKubeconfig(dir, { server: 'https://k' }, exec))).toBeUndefined();
+    expect(await kubeconfigSettings(writeKubeconfig(dir, { server: 'https://k' }, exec))).toBeUndefined();
     const proxied = { server: 'https://k', 'proxy-url': 'http://proxy:3128' };
-    expect(kubeconfigSettings(writeKubeconfig(dir, proxied, { token: 't' }))).toBeUndefined();
+    expect(await kubeconfigSettings(writeKubeconfig(dir, proxied, { token: 't' }))).toBeUndefined();
     const basic = { username: 'u', password: 'p' };
-    expect(kubeconfigSettings(writeKubeconfig(dir, { server: 'https://k' }, basic))).toBeUndefined();
+    expect(await kubeconfigSettings(writeKubeconfig(dir, { server: 'https://k' }, basic))).toBeUndefined();
   });
 });
 
