@@ -59,6 +59,7 @@ export class KubeEventRecorder implements EventRecorder {
   private pending: PendingEvent[] = [];
   private inFlight = 0;
   private dropped = 0;
+  private prunedAt = -Infinity;
   private idleWaiters: (() => void)[] = [];
 
   constructor(options: {
@@ -177,8 +178,13 @@ export class KubeEventRecorder implements EventRecorder {
     this.seen.set(key, { name, namespace, count: 1, at: now });
   }
 
+  /**
+   * Forgets Events older than the window: once 10,000 are remembered, and then at most once a
+   * minute (a scan of all of them per Event was quadratic in a burst).
+   */
   private prune(now: number): void {
-    if (this.seen.size < 10_000) return;
+    if (this.seen.size < 10_000 || now - this.prunedAt < 60_000) return;
+    this.prunedAt = now;
     for (const [key, entry] of this.seen) if (now - entry.at >= this.windowMs) this.seen.delete(key);
   }
 }
