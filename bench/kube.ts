@@ -120,7 +120,6 @@ export async function watchReady(
   namespaces: string[],
 ): Promise<{ ready: Set<string>; failed: () => boolean; stop: () => Promise<void> }> {
   const ready = new Set<string>();
-  const abort = new AbortController();
   let failed = false;
   const starts = await Promise.all(
     namespaces.map(async (ns) => {
@@ -134,35 +133,13 @@ export async function watchReady(
       return { ns, path, resourceVersion: list.metadata.resourceVersion };
     }),
   );
-  const watches = Promise.all(
-    starts.map(({ ns, path, resourceVersion }) =>
-      http
-        .watch(
-          path,
-          { resourceVersion, allowWatchBookmarks: true },
-          (event) => {
-            if (event.type === 'BOOKMARK') return;
-            const b = event.object as unknown as BindingItem;
-            const key = `${ns}/${b.metadata.name}`;
-            if (event.type !== 'DELETED' && isReady(b)) ready.add(key);
-            else ready.delete(key);
-          },
-          abort.signal,
-        )
-        .then(
-          () => void (abort.signal.aborted || (failed = true)),
-          () => void (abort.signal.aborted || (failed = true)),
-        ),
-    ),
-  );
-  return {
-    ready,
-    failed: () => failed,
-    stop: async () => {
-      abort.abort();
-      await watches;
-    },
-  };
+  const follow = followWatches(http, starts, {}, (ns, type, object) => {
+    const b = object as unknown as BindingItem;
+    const key = `${ns}/${b.metadata.name}`;
+    if (type !== 'DELETED' && isReady(b)) ready.add(key);
+    else ready.delete(key);
+  });
+  return { ready, failed: () => failed || follow.failed(), stop: follow.stop };
 }
 
 /**
@@ -206,8 +183,6 @@ export async function watchSecretValues(
   namespaces: string[],
 ): Promise<{ values: Map<string, string | undefined>; failed: () => boolean; stop: () => Promise<void> }> {
   const values = new Map<string, string | undefined>();
-  const abort = new AbortController();
-  let failed = false;
   const labelSelector = 'app.kubernetes.io/managed-by=mlsecrets';
   const starts = await Promise.all(
     namespaces.map(async (ns) => {
@@ -227,18 +202,35 @@ export async function watchSecretValues(
       return { ns, path, resourceVersion };
     }),
   );
+  const follow = followWatches(http, starts, { labelSelector }, (ns, type, object) => {
+    const secret = object as { metadata: { name: string }; data?: Record<string, string> };
+    const key = `${ns}/${secret.metadata.name}`;
+    if (type === 'DELETED') values.delete(key);
+    else values.set(key, secret.data?.V);
+  });
+  return { values, ...follow };
+}
+
+/**
+ * Watches each collection from its version, calling `onEvent` per change (bookmarks skipped).
+ * `failed` turns true when a watch ends before `stop`.
+ */
+function followWatches(
+  http: KubeHttp,
+  starts: { ns: string; path: string; resourceVersion: string }[],
+  query: Record<string, string>,
+  onEvent: (ns: string, type: string, object: Record<string, unknown>) => void,
+): { failed: () => boolean; stop: () => Promise<void> } {
+  const abort = new AbortController();
+  let failed = false;
   const watches = Promise.all(
     starts.map(({ ns, path, resourceVersion }) =>
       http
         .watch(
           path,
-          { resourceVersion, labelSelector, allowWatchBookmarks: true },
+          { ...query, resourceVersion, allowWatchBookmarks: true },
           (event) => {
-            if (event.type === 'BOOKMARK') return;
-            const s = event.object as { metadata: { name: string }; data?: Record<string, string> };
-            const key = `${ns}/${s.metadata.name}`;
-            if (event.type === 'DELETED') values.delete(key);
-            else values.set(key, s.data?.V);
+            if (event.type !== 'BOOKMARK') onEvent(ns, event.type, event.object);
           },
           abort.signal,
         )
@@ -249,7 +241,6 @@ export async function watchSecretValues(
     ),
   );
   return {
-    values,
     failed: () => failed,
     stop: async () => {
       abort.abort();

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import winston from 'winston';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -28,4 +29,19 @@ export function silentLogger(): winston.Logger {
     silent: true,
     transports: [new winston.transports.Console({ silent: true })],
   });
+}
+
+/** A debug logger whose JSON lines are kept in `lines`, for unit tests that read logs. */
+export function collectingLogger(): { logger: winston.Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger(
+    'debug',
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(chunk.toString());
+        callback();
+      },
+    }),
+  );
+  return { logger, lines };
 }

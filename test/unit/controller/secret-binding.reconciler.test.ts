@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import {
   BINDING_ANNOTATION,
   DATA_HASH_ANNOTATION,
@@ -24,7 +23,7 @@ import { Fetcher, type StoreHandle } from '../../../src/fetch/fetcher.ts';
 import { TokenBucket } from '../../../src/fetch/token-bucket.ts';
 import type { EventRecorder, EventSubject, EventType } from '../../../src/kube/events.ts';
 import type { SecretObject, SecretWriter, StatusWriter } from '../../../src/kube/kube-client.ts';
-import { createLogger } from '../../../src/observability/logger.ts';
+import { collectingLogger } from '../../../src/observability/logger.ts';
 import {
   ProviderError,
   type FindQuery,
@@ -291,16 +290,7 @@ function setup(
   }
   const statusPatches: unknown[] = [];
   const events: RecordedEvent[] = [];
-  const logs: string[] = [];
-  const logger = createLogger(
-    'debug',
-    new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        logs.push(chunk.toString());
-        callback();
-      },
-    }),
-  );
+  const { logger, lines: logs } = collectingLogger();
   const failStatus: Error[] = [];
   const status: StatusWriter = {
     async patchStatus(kind, namespace, name, patch) {

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { ManualClock } from '../../../src/controller/clock.ts';
 import { requestId } from '../../../src/data/binding-data.ts';
 import {
@@ -8,7 +7,7 @@ import {
   type StoreHandle,
 } from '../../../src/fetch/fetcher.ts';
 import { TokenBucket } from '../../../src/fetch/token-bucket.ts';
-import { createLogger } from '../../../src/observability/logger.ts';
+import { collectingLogger, silentLogger } from '../../../src/observability/logger.ts';
 import {
   ProviderError,
   type RemoteRequest,
@@ -81,16 +80,7 @@ function setup(
   const provider = new FakeProvider(options.maxBatch ?? 10, options.answer ?? valueOf);
   const limiter = new TokenBucket({ qps: options.qps ?? 100, burst: options.burst ?? 100, clock });
   const store: StoreHandle = { id: 'uid-1/1', label: 'ClusterSecretStore/aws', provider, limiter };
-  const logs: string[] = [];
-  const logger = createLogger(
-    'debug',
-    new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        logs.push(chunk.toString());
-        callback();
-      },
-    }),
-  );
+  const { logger, lines: logs } = collectingLogger();
   const counts = { calls: 0, saved: 0, latencies: 0 };
   const observer: FetchObserver = {
     providerCall: () => void counts.calls++,
@@ -431,7 +421,7 @@ describe('Fetcher', () => {
     const { store, provider, clock } = setup();
     const fetcher = new Fetcher({
       clock,
-      logger: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })),
+      logger: silentLogger(),
       maxIdleMs: 60_000,
     });
     const start = clock.now();
@@ -452,7 +442,7 @@ describe('find results are bounded', () => {
     };
     const fetcher = new Fetcher({
       clock,
-      logger: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })),
+      logger: silentLogger(),
       maxIdleMs: 60_000,
     });
     return { clock, store, fetcher, finds };

@@ -1,7 +1,6 @@
-import { Writable } from 'node:stream';
 import { ManualClock } from '../../../src/controller/clock.ts';
 import { KubeEventRecorder, type EventSubject } from '../../../src/kube/events.ts';
-import { createLogger } from '../../../src/observability/logger.ts';
+import { collectingLogger } from '../../../src/observability/logger.ts';
 
 /** A fake API: records requests, answers each after `release()`, tracks the most at once. */
 function fakeApi() {
@@ -42,16 +41,7 @@ const subject = (name: string): EventSubject => ({
 function setup(options: { maxInFlight?: number; maxPending?: number } = {}) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const api = fakeApi();
-  const logs: string[] = [];
-  const logger = createLogger(
-    'debug',
-    new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        logs.push(chunk.toString());
-        callback();
-      },
-    }),
-  );
+  const { logger, lines: logs } = collectingLogger();
   const recorder = new KubeEventRecorder({ http: api.http, clock, logger, instance: 'test', ...options });
   return { clock, api, logs, recorder };
 }
