@@ -10,7 +10,7 @@ import { Manager } from './controller/manager.ts';
 import { owns, ShardMembership } from './controller/sharding.ts';
 import { SecretBindingReconciler } from './controller/secret-binding.reconciler.ts';
 import { SecretStoreReconciler } from './controller/secret-store.reconciler.ts';
-import { StoreDirectory } from './controller/stores.ts';
+import { bindingStoreLabel, StoreDirectory } from './controller/stores.ts';
 import { DataHasher } from './data/data-hash.ts';
 import { Fetcher } from './fetch/fetcher.ts';
 import { KubeEventRecorder, type EventRecorder } from './kube/events.ts';
@@ -138,12 +138,11 @@ export class Operator {
       bindings: () =>
         this.manager.bindings().map((b) => {
           const ready = b.status?.conditions?.find((c) => c.type === 'Ready');
-          const ref = b.spec.storeRef;
-          const store =
-            (ref.kind ?? 'SecretStore') === 'SecretStore'
-              ? `SecretStore/${b.metadata.namespace}/${ref.name}`
-              : `ClusterSecretStore/${ref.name}`;
-          return { ready: ready?.status ?? 'Unknown', reason: ready?.reason ?? 'Pending', store };
+          return {
+            ready: ready?.status ?? 'Unknown',
+            reason: ready?.reason ?? 'Pending',
+            store: bindingStoreLabel(b),
+          };
         }),
       informers: () => this.manager.health(),
       now: () => clock.now(),

@@ -18,6 +18,7 @@ import { remoteRequests, requestId } from '../data/binding-data.ts';
 import type { RemoteRequest } from '../providers/provider.port.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { failedForOutage, RetryLater, type ReconcileResult } from './secret-binding.reconciler.ts';
+import { bindingStoreLabel } from './stores.ts';
 import { WorkQueue, type Priority } from './work-queue.ts';
 
 /** What the manager runs for each kind of work key. */
@@ -400,7 +401,7 @@ export class Manager {
     const changed = this.changedReads;
     this.changedReads = new Map();
     for (const binding of this.bindings()) {
-      const ids = changed.get(storeLabelOf(binding));
+      const ids = changed.get(bindingStoreLabel(binding));
       if (ids && remoteRequests(binding.spec).some((request) => ids.has(requestId(request))))
         this.queue.promote(BINDING + objectKey(binding.metadata), 'medium');
     }
@@ -606,14 +607,6 @@ export function stalledByOutage(recovered: SecretBinding, bindings: SecretBindin
       usesStore(b, kind, namespace, ref.name) &&
       failedForOutage(b),
   );
-}
-
-/** The label of the store a binding reads, as the store directory names it ("ClusterSecretStore/x"). */
-function storeLabelOf(binding: SecretBinding): string {
-  const ref = binding.spec.storeRef;
-  return (ref.kind ?? 'SecretStore') === 'SecretStore'
-    ? `SecretStore/${binding.metadata.namespace}/${ref.name}`
-    : `ClusterSecretStore/${ref.name}`;
 }
 
 /** Whether `binding` reads the store of this kind, namespace (SecretStore only) and name. */

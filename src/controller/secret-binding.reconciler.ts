@@ -43,7 +43,7 @@ import {
   type Issue,
 } from './managed-secret.ts';
 import { reconcilePerWorkload, type Workload } from './per-workload.reconciler.ts';
-import type { StoreDirectory } from './stores.ts';
+import { bindingStoreLabel, type StoreDirectory } from './stores.ts';
 import type { AuditAction, AuditSink } from '../observability/audit.ts';
 import { allowedKey, checkPolicy } from '../policy/store-policy.ts';
 
@@ -692,11 +692,7 @@ export class SecretBindingReconciler {
   ): void {
     const action = AUDIT_ACTIONS[reason] ?? (type === 'Warning' ? 'read-failed' : undefined);
     if (!action || !this.deps.audit) return;
-    const ref = binding.spec.storeRef;
-    const store =
-      (ref.kind ?? 'SecretStore') === 'SecretStore'
-        ? `SecretStore/${binding.metadata.namespace}/${ref.name}`
-        : `ClusterSecretStore/${ref.name}`;
+    const store = bindingStoreLabel(binding);
     this.deps.audit.record({
       action,
       outcome: type === 'Normal' ? 'success' : 'failure',

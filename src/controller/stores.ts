@@ -24,10 +24,19 @@ function storeVersion(store: Store): string {
   return `${store.metadata.uid}/${store.metadata.generation ?? store.metadata.resourceVersion}`;
 }
 
+/** How a store is named in metrics, audit records and the fetch layer: "SecretStore/ns/name", "ClusterSecretStore/name". */
+export function labelOf(kind: StoreKind, namespace: string | undefined, name: string): string {
+  return kind === 'SecretStore' ? `SecretStore/${namespace}/${name}` : `ClusterSecretStore/${name}`;
+}
+
 export function storeLabel(store: Store): string {
-  return store.kind === 'SecretStore'
-    ? `SecretStore/${store.metadata.namespace}/${store.metadata.name}`
-    : `ClusterSecretStore/${store.metadata.name}`;
+  return labelOf(store.kind, store.metadata.namespace, store.metadata.name!);
+}
+
+/** The label of the store a binding reads (a SecretStore is always the binding's namespace's). */
+export function bindingStoreLabel(binding: SecretBinding): string {
+  const ref = binding.spec.storeRef;
+  return labelOf(ref.kind ?? 'SecretStore', binding.metadata.namespace, ref.name);
 }
 
 /**
@@ -98,7 +107,7 @@ export class StoreDirectory {
    * its provider client (an SDK client each) for the life of the process.
    */
   forget(kind: StoreKind, namespace: string | undefined, name: string): string | undefined {
-    const key = kind === 'SecretStore' ? `SecretStore/${namespace}/${name}` : `ClusterSecretStore/${name}`;
+    const key = labelOf(kind, namespace, name);
     const cached = this.handles.get(key);
     if (!cached) return undefined;
     this.handles.delete(key);
