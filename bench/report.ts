@@ -43,6 +43,8 @@ export interface BenchResult {
     meanProviderCall?: number;
   };
   peakRssMiB: number;
+  /** The operator's VmHWM when each phase ended (MiB): which phase set the peak. */
+  peakRssAfter?: { initialSync: number; steadyRefresh?: number; rotation?: number };
   notes: string[];
 }
 
@@ -75,6 +77,13 @@ export function table(r: BenchResult): string {
     ['provider calls (moto log)', `${r.providerCalls.moto}`, 'agree'],
     ['kube writes (operator)', `${r.kubeWrites.total} ${JSON.stringify(r.kubeWrites.byKind)}`, ''],
     ['peak RSS (MiB)', fmt(r.peakRssMiB, 1), '≤ 200 MB'],
+    [
+      'peak RSS after sync / refresh / rotation',
+      [r.peakRssAfter?.initialSync, r.peakRssAfter?.steadyRefresh, r.peakRssAfter?.rotation]
+        .map((v) => fmt(v, 1))
+        .join(' / '),
+      '',
+    ],
     ['CPU seconds (initial sync)', fmt(r.operator.cpuSeconds), ''],
   ];
   if (r.cpuByProcess) {

@@ -341,6 +341,7 @@ async function benchOne(
       kubeWrites: { byKind: writes, total: total(writes) },
       cpuByProcess: { floor: floorCpu, initialSync: syncCpu },
       peakRssMiB: 0,
+      peakRssAfter: { initialSync: readProc(operator.pid).peakRssMiB },
       notes,
     };
     notes.push(`floor writes seen by kube-apiserver: ${JSON.stringify(floorWrites)}`);
@@ -392,6 +393,7 @@ async function benchOne(
         cpuSeconds: readProc(operator.pid).cpuSeconds - cpu0,
         seconds: windowMs / 1000,
       };
+      result.peakRssAfter!.steadyRefresh = readProc(operator.pid).peakRssMiB;
 
       // Rotation of remote secret 0 and first sync of 20 new bindings, in the next refresh.
       const affected = Array.from({ length: n }, (_, i) => i).filter((i) => remoteIndex(i, k) === 0);
@@ -457,6 +459,7 @@ async function benchOne(
         secondsAfterUpdate: (rotated - tUpdate) / 1000,
         secondsAfterRefreshFired: tFired === null ? null : (rotated - tFired) / 1000,
       };
+      result.peakRssAfter!.rotation = readProc(operator.pid).peakRssMiB;
       const fsDeadline = Date.now() + 60_000;
       while (firstSyncStarted && firstSync.length < 20 && Date.now() < fsDeadline) await sleep(200);
       const timings = delta(await operatorTimings(metricsUrl), timings0);

@@ -178,6 +178,7 @@ export class Operator {
       logger,
       getBinding: (key) => this.manager.getBinding(key),
       getManagedSecret: (ns, name) => this.manager.getManagedSecret(ns, name),
+      unmanagedSecretExists: (ns, name) => this.manager.unmanagedSecretExists(ns, name),
       managedSecretsOf: (ns, name) => this.manager.managedSecretsOf(ns, name),
       projectedPods: (ns, name) => this.manager.projectedPods(ns, name).length,
       workloadsFor: (binding) => this.manager.workloadsFor(binding),

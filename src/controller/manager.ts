@@ -58,6 +58,8 @@ export class Manager {
   private readonly storeInformers = new Map<string, Informer<Store & KubeObject>>();
   private readonly clusterStores: Informer<Store & KubeObject>;
   private readonly secretInformers = new Map<string, Informer<SecretObject>>();
+  /** Names of the Secrets mlsecrets does not manage (metadata only): see unmanagedSecretExists. */
+  private readonly unmanagedSecretInformers = new Map<string, Informer<KubeObject>>();
   /** Pods the webhook injected into (labelled), to count them and find their workloads. */
   private readonly podInformers = new Map<string, Informer<InjectedPod>>();
   /** Jobs, for PerWorkload bindings: a Secret per running Job, revoked when it ends. */
@@ -102,6 +104,18 @@ export class Manager {
         this.informer(`managed-secrets${ns ? `@${ns}` : ''}`, collectionPath('Secret', namespace), {
           labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
         }),
+      );
+      this.unmanagedSecretInformers.set(
+        ns,
+        this.informer<KubeObject>(
+          `unmanaged-secrets${ns ? `@${ns}` : ''}`,
+          collectionPath('Secret', namespace),
+          {
+            labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`,
+            metadataOnly: true,
+            transform: nameOnly,
+          },
+        ),
       );
     }
     this.workloadKinds = options.workloadKinds ?? DEFAULT_WORKLOAD_KINDS;
@@ -220,6 +234,7 @@ export class Manager {
       ...this.bindingInformers.values(),
       ...this.storeInformers.values(),
       ...this.secretInformers.values(),
+      ...this.unmanagedSecretInformers.values(),
       ...this.podInformers.values(),
       ...this.jobInformers.values(),
       this.clusterStores,
@@ -250,6 +265,15 @@ export class Manager {
 
   getManagedSecret(namespace: string, name: string): SecretObject | undefined {
     return this.scoped(this.secretInformers, namespace)?.get(`${namespace}/${name}`);
+  }
+
+  /**
+   * Whether a Secret by this name exists without the managed-by label: someone else's Secret,
+   * or ours with its labels stripped. A new binding's reconcile asks this instead of the API
+   * server, whose answer (from its watch cache) would be no fresher.
+   */
+  unmanagedSecretExists(namespace: string, name: string): boolean {
+    return this.scoped(this.unmanagedSecretInformers, namespace)?.get(`${namespace}/${name}`) !== undefined;
   }
 
   /** Every managed Secret in the cache (for the expiry metric). */
@@ -348,7 +372,7 @@ export class Manager {
   private informer<T extends KubeObject>(
     name: string,
     path: string,
-    extra: { labelSelector?: string; transform?: (object: T) => T } = {},
+    extra: { labelSelector?: string; metadataOnly?: boolean; transform?: (object: T) => T } = {},
   ): Informer<T> {
     return new Informer<T>({
       name,
@@ -547,6 +571,12 @@ export interface InjectedPod extends KubeObject {
 export interface LeanJob extends KubeObject {
   spec?: { template?: { metadata?: { labels?: Record<string, string> } } };
   status?: { conditions?: { type: string; status: string }[] };
+}
+
+/** An unmanaged Secret's cache entry: its name and version, nothing of its content or labels. */
+function nameOnly(secret: KubeObject): KubeObject {
+  const { name, namespace, resourceVersion } = secret.metadata;
+  return { metadata: { name, namespace, resourceVersion } };
 }
 
 function leanJob(job: LeanJob): LeanJob {

@@ -71,6 +71,12 @@ export interface SecretBindingReconcilerDeps {
   getBinding(key: string): SecretBinding | undefined;
   /** A managed Secret from the informer cache. */
   getManagedSecret(namespace: string, name: string): SecretObject | undefined;
+  /**
+   * Whether a Secret outside the managed cache exists by this name (a metadata-only cache of
+   * unmanaged Secrets). Without it, a Secret missing from the managed cache is looked up in the
+   * API.
+   */
+  unmanagedSecretExists?(namespace: string, name: string): boolean;
   /** Managed Secrets whose binding annotation names `bindingName` in `namespace`. */
   managedSecretsOf(namespace: string, bindingName: string): SecretObject[];
   stores: Pick<StoreDirectory, 'storeFor' | 'handleFor'>;
@@ -167,9 +173,13 @@ export class SecretBindingReconciler {
       // the shared fetch layer (policy checked, batched), which the fetch below then joins.
       // A conflict found by the GET writes nothing, the value stays in the fetch cache only.
       // The API server's watch cache answers: no etcd read for every first sync, and a Secret
-      // created a moment ago could as well be created right after a fresh read.
+      // created a moment ago could as well be created right after a fresh read; for the same
+      // reason our own cache of unmanaged Secrets' names does as well, with no call at all.
+      // Asking the API is skipped when the unmanaged cache knows no such Secret and this
+      // process never wrote it (a Secret we just wrote may not be in the managed cache yet).
       this.warm(binding, lifetime, now);
-      existing = await this.deps.secrets.getSecret(namespace, name, { watchCache: true });
+      const unknown = !ownWrite && this.deps.unmanagedSecretExists?.(namespace, name) === false;
+      if (!unknown) existing = await this.deps.secrets.getSecret(namespace, name, { watchCache: true });
     }
     if (existing && !ownedBy(existing, binding))
       return this.failed(binding, undefined, lifetime, conflict(name), now);
@@ -235,7 +245,8 @@ export class SecretBindingReconciler {
       existing?.metadata.annotations?.[SOURCE_HASH_ANNOTATION] ??
       // Without generators or templates the Secret data is what was read.
       (shapedByUs ? undefined : previousIssue?.dataHash);
-    const existingIntact =
+    // Only generators need it: an HMAC of the Secret per reconcile is not free at 10,000 bindings.
+    const existingIntact = (): boolean =>
       existing !== undefined &&
       this.deps.hasher.hashEncoded(existing.data) === existing.metadata.annotations?.[DATA_HASH_ANNOTATION];
     const decision = this.decide({
@@ -249,7 +260,7 @@ export class SecretBindingReconciler {
       renewalDue,
       rotationDue,
       // Minted credentials live only in the Secret: lost or edited, they are minted anew.
-      mustMint: generated.length > 0 && !existingIntact,
+      mustMint: generated.length > 0 && !existingIntact(),
       now,
       name,
     });
@@ -836,19 +847,28 @@ function conflict(name: string): ReconcileError {
   );
 }
 
-/** Deep equality of JSON-shaped values with key order ignored; undefined fields count as absent. */
+/**
+ * Deep equality of JSON-shaped values with key order ignored; undefined fields count as absent.
+ * Walks both values instead of serialising them: every no-op refresh compares a status, and at
+ * 10,000 bindings two canonical strings per compare were a measurable share of the garbage.
+ */
 export function sameJson(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
-}
-
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>)
-            .filter(([, x]) => x !== undefined)
-            .sort(([x], [y]) => x.localeCompare(y)),
-        )
-      : v,
-  );
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  let leftKeys = 0;
+  for (const key in left) {
+    if (left[key] === undefined) continue;
+    leftKeys++;
+    if (!sameJson(left[key], right[key])) return false;
+  }
+  let rightKeys = 0;
+  for (const key in right) if (right[key] !== undefined) rightKeys++;
+  return leftKeys === rightKeys;
 }

@@ -16,20 +16,22 @@ export class DataHasher {
 
   /** Hash of a data map; key order does not matter. */
   hash(data: Record<string, Buffer>): string {
+    return this.digest(data, (value) => value);
+  }
+
+  /** Hash of a Secret's base64 data as the API serves it. */
+  hashEncoded(data: Record<string, string> | undefined): string {
+    return this.digest(data ?? {}, (value) => Buffer.from(value, 'base64'));
+  }
+
+  private digest<V>(data: Record<string, V>, bytesOf: (value: V) => Buffer): string {
     const mac = createHmac('sha256', this.key);
     for (const name of Object.keys(data).sort()) {
-      const value = data[name]!;
+      const value = bytesOf(data[name]!);
       // Length prefixes keep {a:"bc"} and {ab:"c"} apart.
       mac.update(`${Buffer.byteLength(name)}:${name}:${value.length}:`);
       mac.update(value);
     }
     return `hmac-sha256:${mac.digest('hex')}`;
-  }
-
-  /** Hash of a Secret's base64 data as the API serves it. */
-  hashEncoded(data: Record<string, string> | undefined): string {
-    return this.hash(
-      Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
-    );
   }
 }

@@ -56,6 +56,8 @@ export interface RequestOptions {
    * object, ~2 KB of JSON for a Secret or binding, which would be parsed only to be dropped).
    */
   discardResponse?: boolean;
+  /** The Accept header; `application/json` unless a caller asks for object metadata only. */
+  accept?: string;
 }
 
 /**
@@ -111,8 +113,9 @@ export class KubeHttp {
     query: RequestOptions['query'],
     onEvent: (event: { type: string; object: Record<string, unknown> }) => void,
     signal: AbortSignal,
+    accept?: string,
   ): Promise<void> {
-    const response = await this.send('GET', path, { query: { ...query, watch: true }, signal });
+    const response = await this.send('GET', path, { query: { ...query, watch: true }, signal, accept });
     if (!ok(response.statusCode)) throw apiError(response.statusCode, await response.body.text());
     const body: Readable = response.body;
     // When the caller aborts (or stops reading after an ERROR event) the body stream errors;
@@ -144,7 +147,7 @@ export class KubeHttp {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
     const auth = await connection.authenticate(method, url.toString());
-    const headers: Record<string, string> = { ...auth.headers, accept: 'application/json' };
+    const headers: Record<string, string> = { ...auth.headers, accept: options.accept ?? 'application/json' };
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['content-type'] = options.contentType ?? 'application/json';

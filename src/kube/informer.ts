@@ -32,6 +32,11 @@ export interface InformerOptions<T extends KubeObject> {
   /** Collection path, e.g. /apis/mlsecrets.io/v1alpha1/secretbindings or /api/v1/namespaces/ns/secrets. */
   path: string;
   labelSelector?: string;
+  /**
+   * Lists and watches object metadata only (PartialObjectMetadata, as client-go's metadata
+   * informers do): for caches that need names and labels, not the objects' content.
+   */
+  metadataOnly?: boolean;
   /** Trims what the cache keeps (managedFields are always dropped). */
   transform?: (object: T) => T;
   clock: Clock;
@@ -153,16 +158,20 @@ export class Informer<T extends KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const { http, path, labelSelector, pageSize = 500 } = this.options;
+    const { http, path, labelSelector, pageSize = 500, metadataOnly } = this.options;
     const seen = new Map<string, T>();
     let continueToken: string | undefined;
     let listVersion = '';
     do {
       const page = await http.request<{
         metadata: { resourceVersion: string; continue?: string };
-        items: T[];
-      }>('GET', path, { query: { labelSelector, limit: pageSize, continue: continueToken } });
-      for (const item of page.items) {
+        items: T[] | null;
+      }>('GET', path, {
+        query: { labelSelector, limit: pageSize, continue: continueToken },
+        accept: metadataOnly ? METADATA_LIST : undefined,
+      });
+      // `null`, not [], in an empty PartialObjectMetadataList.
+      for (const item of page.items ?? []) {
         const object = this.prepare(item);
         seen.set(keyOf(object), object);
       }
@@ -213,6 +222,7 @@ export class Informer<T extends KubeObject> {
         },
         (event) => this.onWatchEvent(event),
         abort.signal,
+        this.options.metadataOnly ? METADATA_OBJECT : undefined,
       );
     } catch (error) {
       if (abort.signal.aborted && !this.stopped && abort.signal.reason instanceof Error)
@@ -290,6 +300,10 @@ export class Informer<T extends KubeObject> {
     });
   }
 }
+
+// The API server falls back to full objects only if asked to (it has served metadata since 1.15).
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+const METADATA_OBJECT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 /** `namespace/name`, the cache key. */
 export function keyOf(object: KubeObject): string {

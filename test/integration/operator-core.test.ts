@@ -174,6 +174,18 @@ test('a Secret edited or deleted by hand is restored within seconds, with DriftC
   );
 });
 
+test('a managed Secret whose labels are stripped by hand is still ours: relabelled, not a conflict', async () => {
+  // It leaves the managed cache and enters the cache of unmanaged Secrets (a metadata watch).
+  kubectl('label', 'secret', 'finetune', '-n', team, 'app.kubernetes.io/managed-by-');
+  await eventually(
+    async () => (await c.core.readNamespacedSecret({ namespace: team, name: 'finetune' })).metadata?.labels,
+    (labels) => labels?.['app.kubernetes.io/managed-by'] === 'mlsecrets',
+    { timeoutMs: 3_000, what: 'the managed-by label restored' },
+  );
+  const binding = await getBinding(c, team, 'finetune');
+  expect(binding.status?.conditions?.find((x) => x.type === 'Ready')).toMatchObject({ status: 'True' });
+});
+
 test('an unchanged refresh writes neither the Secret nor the status', async () => {
   await createBinding(c, team, 'quiet', {
     storeRef: { kind: 'ClusterSecretStore', name: store },

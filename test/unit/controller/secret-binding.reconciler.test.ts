@@ -275,7 +275,13 @@ function makeBinding(spec: SecretBindingSpec, name = NAME, uid = 'binding-uid-1'
 }
 
 function setup(
-  options: { spec?: SecretBindingSpec; seed?: boolean; bindings?: SecretBinding[] } = {},
+  options: {
+    spec?: SecretBindingSpec;
+    seed?: boolean;
+    bindings?: SecretBinding[];
+    /** Give the reconciler the operator's cache of unmanaged Secrets' names. */
+    unmanagedIndex?: boolean;
+  } = {},
 ): Harness {
   const clock = new ManualClock(START);
   const provider = new FakeProvider();
@@ -334,6 +340,10 @@ function setup(
         return b ? structuredClone(b) : undefined;
       },
       getManagedSecret: (namespace, name) => cluster.managed(namespace, name),
+      unmanagedSecretExists: options.unmanagedIndex
+        ? (namespace, name) =>
+            cluster.secrets.has(`${namespace}/${name}`) && cluster.managed(namespace, name) === undefined
+        : undefined,
       managedSecretsOf: (namespace, bindingName) =>
         [...cluster.secrets.values()]
           .filter(
@@ -905,6 +915,42 @@ describe('SecretBindingReconciler: failures', () => {
     await h.reconcile();
     expect(h.cluster.applies).toHaveLength(0);
     expect(h.secret()).toEqual(foreign);
+  });
+
+  test('with the cache of unmanaged Secrets, a new binding is written without asking the API for its Secret', async () => {
+    const h = setup({ unmanagedIndex: true });
+    await h.reconcile();
+    expect(h.cluster.gets).toHaveLength(0);
+    expect(h.cluster.applies).toHaveLength(1);
+    expect(condition(h, 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  test('with the cache of unmanaged Secrets, a foreign Secret it knows is read and never written', async () => {
+    const h = setup({ unmanagedIndex: true });
+    h.cluster.secrets.set(`${NS}/${NAME}`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: NAME, namespace: NS, uid: 'foreign-uid' },
+      type: 'Opaque',
+      data: { mine: Buffer.from('foreign').toString('base64') },
+    });
+    await h.reconcile();
+    expect(h.cluster.gets).toEqual([`${NS}/${NAME}`]);
+    expect(h.cluster.applies).toHaveLength(0);
+    expect(condition(h, 'Ready')).toMatchObject({ status: 'False', reason: 'SecretConflict' });
+  });
+
+  test('with the cache of unmanaged Secrets, a Secret this process wrote but the managed cache lacks is read, not taken as deleted', async () => {
+    const h = setup({ unmanagedIndex: true });
+    await h.reconcile();
+    // The managed cache lags behind the write (a watch catching up): the API is asked.
+    const managed = h.cluster.managed.bind(h.cluster);
+    h.cluster.managed = () => undefined;
+    h.updateSpec((spec) => (spec.target = { ...spec.target, labels: { team: 'ml' } }));
+    await h.reconcile();
+    expect(h.cluster.gets).toEqual([`${NS}/${NAME}`]);
+    expect(h.events.map((e) => e.reason)).not.toContain('DriftCorrected');
+    h.cluster.managed = managed;
   });
 
   test('a new binding reads its values while the lookup of a Secret outside the cache is in flight', async () => {
