@@ -34,10 +34,15 @@ FROM ${NODE_IMAGE} AS runtime
 # the live heap measured ~50 MiB at 1,000 bindings. Raise --max-old-space-size (chart
 # extraEnv: NODE_OPTIONS) for far more bindings. Two glibc malloc arenas instead of one per
 # thread (libuv and V8 worker threads): ~5 MiB less resident memory, no measurable CPU cost.
+# Fixed malloc trim and mmap thresholds (128 KiB, glibc's starting values): glibc otherwise
+# raises both after freeing a large block (up to 32 and 64 MiB) and then keeps that much freed
+# memory resident; at 10,000 bindings a rotation burst left ~15 MiB of it (bench/README.md).
 # The benchmark runs the operator with these.
 ENV NODE_ENV=production \
   HOME=/nonexistent \
   MALLOC_ARENA_MAX=2 \
+  MALLOC_TRIM_THRESHOLD_=131072 \
+  MALLOC_MMAP_THRESHOLD_=131072 \
   NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=256"
 WORKDIR /app
 # Everything stays owned by root and is only readable by the operator's user.

@@ -76,12 +76,15 @@ const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n
 function imageEnv(): Record<string, string> {
   const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
   const nodeOptions = /\bNODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile)?.slice(1).find(Boolean) ?? '';
-  const arenas = /\bMALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)?.[1];
+  // glibc malloc tuning (arenas, trim and mmap thresholds).
+  const malloc = Object.fromEntries(
+    [...dockerfile.matchAll(/\b(MALLOC_[A-Z_]+)=(\d+)/g)].map(([, name, value]) => [name!, value!]),
+  );
   // Appended, so NODE_OPTIONS given to the bench (a profiler's --import) still reach the operator.
   return {
     NODE_ENV: 'production',
     NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', nodeOptions].join(' ').trim(),
-    ...(arenas ? { MALLOC_ARENA_MAX: arenas } : {}),
+    ...malloc,
   };
 }
 

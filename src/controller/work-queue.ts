@@ -21,9 +21,9 @@ export interface WorkQueueOptions {
   /** Source of randomness in [0, 1) for the jitter; injectable so tests are exact. Default Math.random. */
   random?: () => number;
   /**
-   * At most this many `medium` and `low` keys are handed out at once. Workers beyond it take
-   * only `high` keys, so a new binding finds a free worker even while a full refresh holds
-   * every other one on a provider call. Default: no limit.
+   * No `low` key is handed out while this many `medium` and `low` keys are out. Workers beyond
+   * it take only `high` and `medium` keys, so a new binding finds a free worker even while a
+   * full refresh holds every other one on a provider call. Default: no limit.
    */
   maxLowInFlight?: number;
 }
@@ -408,9 +408,13 @@ export class WorkQueue {
 
   #takeNext(): WorkItem | undefined {
     const routineRoom = this.#lowInFlight.size < this.#maxLowInFlight;
+    // Medium keys may take the workers kept for high ones: their values are already read (the
+    // fetch layer promotes them when it has seen the change), so they hold a worker only for
+    // their writes, and a high key waits at most for one of those to finish.
     const slot =
       this.#shiftLive(this.#high) ??
-      (routineRoom ? (this.#shiftLive(this.#medium) ?? this.#shiftLive(this.#low)) : undefined);
+      this.#shiftLive(this.#medium) ??
+      (routineRoom ? this.#shiftLive(this.#low) : undefined);
     if (slot === undefined) return undefined;
     const entry = this.#ready.get(slot.key)!;
     this.#ready.delete(slot.key);

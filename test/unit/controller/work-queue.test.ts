@@ -543,15 +543,20 @@ describe('WorkQueue: medium priority and promote (a rotation among routine refre
     expect(later).toEqual(expect.objectContaining({ key: 'later', priority: 'low' }));
   });
 
-  test('medium keys count against maxLowInFlight: workers stay free for high keys', async () => {
+  test('medium keys may take every worker; low keys wait while medium and low fill maxLowInFlight', async () => {
     const { queue } = setup({ maxLowInFlight: 1 });
     queue.add('m1', 'medium');
     queue.add('m2', 'medium');
-    const first = await queue.get();
-    expect(first?.key).toBe('m1');
-    const second = queue.get();
-    expect(await peek(second)).toBe('pending');
+    queue.add('l1', 'low');
+    expect((await queue.get())?.key).toBe('m1');
+    // Past the routine limit: a medium key still goes out, a low key does not.
+    expect((await queue.get())?.key).toBe('m2');
+    const third = queue.get();
+    expect(await peek(third)).toBe('pending');
     queue.add('h', 'high');
-    expect(await peek(second)).toEqual({ value: expect.objectContaining({ key: 'h' }) });
+    expect(await peek(third)).toEqual({ value: expect.objectContaining({ key: 'h' }) });
+    queue.done('m1');
+    queue.done('m2');
+    expect(await queue.get()).toEqual(expect.objectContaining({ key: 'l1' }));
   });
 });
