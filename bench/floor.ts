@@ -3,11 +3,14 @@
 // concurrency, in namespaces the operator does not watch. The Secret and the status are built
 // by the operator's own functions, so the floor writes the same bytes the operator writes.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { SecretBinding } from '../src/api/types.ts';
-import { desiredSecret } from '../src/controller/managed-secret.ts';
+import { API_VERSION, type SecretBinding } from '../src/api/types.ts';
+import { systemClock } from '../src/controller/clock.ts';
+import { desiredSecret, formatTime } from '../src/controller/managed-secret.ts';
 import { mergePatchOf, readyStatusOf } from '../src/controller/secret-binding.reconciler.ts';
 import { DataHasher } from '../src/data/data-hash.ts';
+import { KubeEventRecorder } from '../src/kube/events.ts';
 import type { KubeHttp } from '../src/kube/http.ts';
+import { silentLogger } from '../src/observability/logger.ts';
 import {
   createBinding,
   group,
@@ -26,6 +29,8 @@ export interface FloorResult {
   creates: number;
   applies: number;
   statusPatches: number;
+  /** Synced Events written (only with `events`). */
+  events?: number;
 }
 
 /** The bindings' ttl (bench/kube.ts bindingBody). */
@@ -46,12 +51,21 @@ export async function runFloor(
     refresh: string;
     createConcurrency: number;
     workers: number;
+    /**
+     * Also write the `Synced` Event the design requires for every issue, through the
+     * operator's own Event recorder (same queue, same bytes): the floor of this design rather
+     * than the issue's floor of applies and status patches.
+     */
+    events?: boolean;
   },
 ): Promise<FloorResult> {
   const { n, k, namespaces } = options;
   const hasher = new DataHasher(randomBytes(32));
   // A version id per remote secret, shaped like the store's (a UUID).
   const versionIds = Array.from({ length: k }, () => randomUUID());
+  const recorder = options.events
+    ? new KubeEventRecorder({ http, clock: systemClock, logger: silentLogger(), instance: 'bench-floor' })
+    : undefined;
   const started = performance.now();
   const queue: { i: number; binding: SecretBinding }[] = [];
   let wake: (() => void) | undefined;
@@ -71,6 +85,8 @@ export async function runFloor(
       query: { fieldManager: 'mlsecrets', force: true },
       contentType: 'application/apply-patch+yaml',
       body: desiredSecret(binding, name, data, issue),
+      // As the operator's client does: the written object is not read.
+      discardResponse: true,
     });
     const status = readyStatusOf(binding, {
       name,
@@ -83,7 +99,17 @@ export async function runFloor(
     await http.request(
       'PATCH',
       `/apis/${group}/${version}/namespaces/${namespace}/secretbindings/${name}/status`,
-      { contentType: 'application/merge-patch+json', body: { status: mergePatchOf({}, status) } },
+      {
+        contentType: 'application/merge-patch+json',
+        body: { status: mergePatchOf({}, status) },
+        discardResponse: true,
+      },
+    );
+    recorder?.emit(
+      { apiVersion: API_VERSION, kind: 'SecretBinding', namespace, name, uid: binding.metadata.uid! },
+      'Normal',
+      'Synced',
+      `Secret "${name}" issued; expires ${formatTime(issue.expiresAt)}`,
     );
   };
   let taken = 0;
@@ -103,5 +129,12 @@ export async function runFloor(
   });
   await creating;
   await Promise.all(writers);
-  return { seconds: (performance.now() - started) / 1000, creates: n, applies: n, statusPatches: n };
+  await recorder?.idle();
+  return {
+    seconds: (performance.now() - started) / 1000,
+    creates: n,
+    applies: n,
+    statusPatches: n,
+    ...(recorder ? { events: n } : {}),
+  };
 }

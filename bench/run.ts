@@ -64,6 +64,7 @@ const { values: args } = parseArgs({
     refresh: { type: 'string', default: '60s' },
     'ready-timeout': { type: 'string', default: '1800' },
     'skip-refresh': { type: 'boolean', default: false },
+    'floor-events': { type: 'boolean', default: false },
   },
 });
 
@@ -175,7 +176,10 @@ async function benchOne(
   const refresh = args.refresh;
   const benchNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-bench-${i}`);
   const floorNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-floor-${i}`);
-  for (const name of [...benchNs, ...floorNs]) {
+  const eventFloorNs = args['floor-events']
+    ? Array.from({ length: o.nsCount }, (_, i) => `n${n}-floorev-${i}`)
+    : [];
+  for (const name of [...benchNs, ...floorNs, ...eventFloorNs]) {
     await http.request('POST', '/api/v1/namespaces', {
       body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
     });
@@ -230,6 +234,24 @@ async function benchOne(
   const floorWrites = delta(apiserverWrites(kubeconfig), floorWritesBefore);
   const floorCpu = delta(cpuByProcess(pids), floorCpuBefore);
   log(`N=${n}: floor ${floor.seconds.toFixed(2)} s, writes ${JSON.stringify(floorWrites)}`);
+  // The same with the Synced Event of every issue (--floor-events): what this design must write.
+  let eventFloor: { seconds: number; cpu: Record<string, number> } | undefined;
+  if (args['floor-events']) {
+    log(`N=${n}: write floor with Events`);
+    const cpuBefore = cpuByProcess(pids);
+    const { seconds } = await runFloor(http, {
+      n,
+      k,
+      namespaces: eventFloorNs,
+      store,
+      refresh,
+      createConcurrency,
+      workers,
+      events: true,
+    });
+    eventFloor = { seconds, cpu: delta(cpuByProcess(pids), cpuBefore) };
+    log(`N=${n}: floor with Events ${seconds.toFixed(2)} s`);
+  }
 
   // The operator, as a separate process watching only the bench namespaces.
   const healthPort = await freePort();
@@ -339,6 +361,7 @@ async function benchOne(
       secretsCorrect,
       floor,
       floorRatio: readySeconds / floor.seconds,
+      ...(eventFloor ? { floorWithEvents: { ...eventFloor, ratio: readySeconds / eventFloor.seconds } } : {}),
       providerCalls: { operator: calls, operatorTotal: total(calls), moto: motoCalls },
       operator: { peakRssMiB: 0, cpuSeconds: cpuSync },
       kubeWrites: { byKind: writes, total: total(writes) },
