@@ -301,7 +301,8 @@ export class Informer<T extends KubeObject> {
   }
 }
 
-// The API server falls back to full objects only if asked to (it has served metadata since 1.15).
+// No fallback type is offered: every supported API server serves metadata (since 1.15), and
+// one that could not would answer 406 rather than send whole objects to a names-only cache.
 const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
 const METADATA_OBJECT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 

@@ -15,14 +15,19 @@ class FakeHttp {
   items: KubeObject[] = [];
   listVersion = 1;
   lists = 0;
-  watches: { resourceVersion?: string }[] = [];
+  /** The Accept header of each list (undefined: the default, whole objects). */
+  listAccepts: (string | undefined)[] = [];
+  /** `null` items, as an empty PartialObjectMetadataList comes. */
+  nullItems = false;
+  watches: { resourceVersion?: string; accept?: string }[] = [];
   scripts: WatchScript[] = [];
 
-  async request<T>(): Promise<T> {
+  async request<T>(_method: string, _path: string, options: { accept?: string } = {}): Promise<T> {
     this.lists++;
+    this.listAccepts.push(options.accept);
     return {
       metadata: { resourceVersion: String(this.listVersion) },
-      items: structuredClone(this.items),
+      items: this.nullItems ? null : structuredClone(this.items),
     } as T;
   }
 
@@ -31,8 +36,9 @@ class FakeHttp {
     query: Record<string, unknown>,
     onEvent: Parameters<KubeHttp['watch']>[2],
     signal: AbortSignal,
+    accept?: string,
   ) {
-    this.watches.push({ resourceVersion: query.resourceVersion as string | undefined });
+    this.watches.push({ resourceVersion: query.resourceVersion as string | undefined, accept });
     const script = this.scripts.shift();
     if (script) return script(onEvent as never, signal);
     await hang(signal);
@@ -50,7 +56,7 @@ const object = (name: string, rv: string): KubeObject => ({
   metadata: { name, namespace: 'ns', resourceVersion: rv },
 });
 
-function informer(http: FakeHttp, silenceLimitMs = 60_000) {
+function informer(http: FakeHttp, silenceLimitMs = 60_000, metadataOnly = false) {
   return new Informer<KubeObject>({
     name: 'test',
     http: http as unknown as KubeHttp,
@@ -58,6 +64,7 @@ function informer(http: FakeHttp, silenceLimitMs = 60_000) {
     clock: systemClock,
     logger: silentLogger(),
     silenceLimitMs,
+    metadataOnly,
   });
 }
 
@@ -87,6 +94,22 @@ test('lists, then watches from the list resourceVersion, applying events to the 
   expect(seen).toEqual(['add a', 'add b', 'delete a']);
   expect(http.watches[0]?.resourceVersion).toBe('7');
   expect(inf.list().map((o) => o.metadata.name)).toEqual(['b']);
+  await inf.stop();
+});
+
+test('a metadata-only informer asks for PartialObjectMetadata and takes an empty list of null items', async () => {
+  const http = new FakeHttp();
+  http.nullItems = true;
+  http.scripts.push(async (emit, signal) => {
+    emit({ type: 'ADDED', object: object('a', '8') as never });
+    await hang(signal);
+  });
+  const inf = informer(http, 60_000, true);
+  await inf.start();
+  await until(() => inf.list().length === 1);
+  expect(http.listAccepts).toEqual(['application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1']);
+  expect(http.watches[0]?.accept).toBe('application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1');
+  expect(inf.status()).toMatchObject({ synced: true, restarts: 0 });
   await inf.stop();
 });
 
