@@ -12,7 +12,7 @@ import {
 import type { Workload } from './per-workload.reconciler.ts';
 import { objectKey, type SecretBinding, type Store, type StoreKind } from '../api/types.ts';
 import type { KubeHttp } from '../kube/http.ts';
-import { Informer, type InformerHealth, type KubeObject } from '../kube/informer.ts';
+import { Informer, type InformerHealth, type InformerOptions, type KubeObject } from '../kube/informer.ts';
 import { collectionPath, type SecretObject } from '../kube/kube-client.ts';
 import { remoteRequests, requestId } from '../data/binding-data.ts';
 import type { RemoteRequest } from '../providers/provider.port.ts';
@@ -372,7 +372,7 @@ export class Manager {
   private informer<T extends KubeObject>(
     name: string,
     path: string,
-    extra: { labelSelector?: string; metadataOnly?: boolean; transform?: (object: T) => T } = {},
+    extra: Pick<InformerOptions<T>, 'labelSelector' | 'metadataOnly' | 'transform'> = {},
   ): Informer<T> {
     return new Informer<T>({
       name,
