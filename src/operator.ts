@@ -244,7 +244,7 @@ export class Operator {
       });
     }
     await this.manager.startInformers({
-      binding: (key) => this.counted('SecretBinding', bindings.reconcile(key)),
+      binding: (key, options) => this.counted('SecretBinding', bindings.reconcile(key, options)),
       store: (kind, ns, name) => this.counted(kind, storeReconciler.reconcile(kind, ns, name)),
     });
     // After the caches are synced, so the first pod admitted already sees every binding.

@@ -23,7 +23,11 @@ import { WorkQueue, type Priority } from './work-queue.ts';
 
 /** What the manager runs for each kind of work key. */
 export interface Reconcilers {
-  binding(key: string): Promise<ReconcileResult>;
+  /**
+   * `deferBookkeeping`: the key came from routine or rotation work (not `high`), so the status
+   * and Event of a Secret it rewrites may wait for {@link ReconcileResult.followUp}.
+   */
+  binding(key: string, options?: { deferBookkeeping?: boolean }): Promise<ReconcileResult>;
   store(kind: StoreKind, namespace: string | undefined, name: string): Promise<ReconcileResult>;
 }
 
@@ -72,6 +76,8 @@ export class Manager {
   /** Namespace labels, for ClusterSecretStore namespaceSelectors. */
   private readonly namespaces: Informer<KubeObject>;
   private reconcilers?: Reconcilers;
+  /** Deferred halves of reconciles ({@link WorkQueue.defer}), by key, with when they were due again. */
+  private readonly followUps = new Map<string, { run: () => Promise<void>; dueAt?: number }>();
   private workers: Promise<void>[] = [];
   /** Sharding: which work keys (without their kind prefix) this replica reconciles; absent: all. */
   private ownsKey?: (key: string) => boolean;
@@ -517,6 +523,7 @@ export class Manager {
       this.options.onDequeue?.(item.waitedMs, item.priority);
       if (this.ownsKey && !this.ownsKey(key.slice(2))) {
         // Another replica's shard: dropped, not rescheduled (queued again if it comes back).
+        this.followUps.delete(key);
         this.queue.forget(key);
         this.queue.done(key);
         continue;
@@ -527,12 +534,30 @@ export class Manager {
         this.queue.done(key);
         continue;
       }
+      let deferred = false;
       try {
-        const result = await this.dispatch(key);
-        if (this.options.logger.isDebugEnabled()) this.options.logger.debug('reconciled', { key });
+        const followUp = item.followUp ? this.followUps.get(key) : undefined;
+        this.followUps.delete(key);
+        let dueAt: number | undefined;
+        if (followUp) {
+          await followUp.run();
+          dueAt = followUp.dueAt;
+        } else {
+          const result = await this.dispatch(key, item.priority);
+          if (this.options.logger.isDebugEnabled()) this.options.logger.debug('reconciled', { key });
+          if (result.requeueAfterMs !== undefined)
+            dueAt = this.options.clock.now() + Math.max(0, result.requeueAfterMs);
+          if (result.followUp) {
+            // The Secret is written; its status and Event wait for the urgent work to drain.
+            this.followUps.set(key, { run: result.followUp, dueAt });
+            this.queue.defer(key, item.priority);
+            deferred = true;
+            continue;
+          }
+        }
         this.queue.forget(key);
-        if (result.requeueAfterMs !== undefined)
-          this.queue.addAfter(key, Math.max(0, result.requeueAfterMs), 'low');
+        if (dueAt !== undefined)
+          this.queue.addAfter(key, Math.max(0, dueAt - this.options.clock.now()), 'low');
       } catch (error) {
         const delay = this.queue.addRateLimited(key, {
           atLeastMs: error instanceof RetryLater ? error.atLeastMs : undefined,
@@ -547,15 +572,15 @@ export class Manager {
           });
         }
       } finally {
-        this.queue.done(key);
+        if (!deferred) this.queue.done(key);
       }
     }
   }
 
-  private dispatch(key: string): Promise<ReconcileResult> {
+  private dispatch(key: string, priority: Priority): Promise<ReconcileResult> {
     const reconcilers = this.reconcilers!;
     const rest = key.slice(2);
-    if (key.startsWith(BINDING)) return reconcilers.binding(rest);
+    if (key.startsWith(BINDING)) return reconcilers.binding(rest, { deferBookkeeping: priority !== 'high' });
     if (key.startsWith(CLUSTER_STORE)) return reconcilers.store('ClusterSecretStore', undefined, rest);
     const slash = rest.indexOf('/');
     return reconcilers.store('SecretStore', rest.slice(0, slash), rest.slice(slash + 1));

@@ -40,6 +40,11 @@ export interface RateLimitedAddOptions {
 export interface WorkItem {
   key: string;
   priority: Priority;
+  /**
+   * The key comes back for the rest of work it started and {@link WorkQueue.defer}red (the
+   * status and Event of a Secret already written), not for a reconcile.
+   */
+  followUp?: true;
   /** Time from becoming ready to being handed out: the queue-wait metric. */
   waitedMs: number;
 }
@@ -189,6 +194,9 @@ export class WorkQueue {
   readonly #high = new Fifo<Slot>();
   readonly #medium = new Fifo<Slot>();
   readonly #low = new Fifo<Slot>();
+  /** Deferred keys ({@link defer}): still being processed, waiting for a worker to finish them. */
+  readonly #followUps = new Fifo<{ key: string; priority: Priority; readyAt: number }>();
+  #followUpCount = 0;
   /** Keys a worker holds, with the priority of a re-add that arrived meanwhile (undefined: none). */
   readonly #processing = new Map<string, Priority | undefined>();
   readonly #delayed = new Map<string, DelayedEntry>();
@@ -327,6 +335,22 @@ export class WorkQueue {
     });
   }
 
+  /**
+   * Puts the rest of `key`'s work off until no `high` or `medium` key is waiting: the key stays
+   * in processing (re-adds mark it dirty, as ever) and is handed out again, flagged
+   * {@link WorkItem.followUp}, before any `low` key; {@link done} then finishes it. For the
+   * bookkeeping of a rotation (status patch, Event), so a thousand Secrets get their new value
+   * before the first of those writes competes with them.
+   */
+  defer(key: string, priority: Priority): void {
+    if (!this.#processing.has(key) || this.#shutDown) return;
+    // Waiting is not working: the routine slot goes to the next key.
+    this.#lowInFlight.delete(key);
+    this.#followUps.push({ key, priority, readyAt: this.#clock.now() });
+    this.#followUpCount++;
+    this.#scheduleDispatch();
+  }
+
   /** Marks `key` finished; if it was re-added while processing, it is queued again now. */
   done(key: string): void {
     if (!this.#processing.has(key)) return;
@@ -358,7 +382,12 @@ export class WorkQueue {
     return this.#delayed.size;
   }
 
-  /** Keys handed out and not yet {@link done}. */
+  /** Deferred keys waiting to be handed out again ({@link defer}). */
+  followUpLen(): number {
+    return this.#followUpCount;
+  }
+
+  /** Keys handed out and not yet {@link done} (deferred ones included). */
   processingLen(): number {
     return this.#processing.size;
   }
@@ -378,6 +407,8 @@ export class WorkQueue {
     this.#high.clear();
     this.#medium.clear();
     this.#low.clear();
+    this.#followUps.clear();
+    this.#followUpCount = 0;
     this.#delayed.clear();
     this.#heap.rebuild([]);
     for (let resolve = this.#waiters.shift(); resolve !== undefined; resolve = this.#waiters.shift()) {
@@ -411,10 +442,20 @@ export class WorkQueue {
     // Medium keys may take the workers kept for high ones: their values are already read (the
     // fetch layer promotes them when it has seen the change), so they hold a worker only for
     // their writes, and a high key waits at most for one of those to finish.
-    const slot =
-      this.#shiftLive(this.#high) ??
-      this.#shiftLive(this.#medium) ??
-      (routineRoom ? this.#shiftLive(this.#low) : undefined);
+    let slot = this.#shiftLive(this.#high) ?? this.#shiftLive(this.#medium);
+    if (slot === undefined && this.#followUpCount > 0) {
+      // Bookkeeping of writes already made goes before routine work, outside its limit: it
+      // holds a worker for a status patch only.
+      const next = this.#followUps.shift()!;
+      this.#followUpCount--;
+      return {
+        key: next.key,
+        priority: next.priority,
+        waitedMs: this.#clock.now() - next.readyAt,
+        followUp: true,
+      };
+    }
+    slot ??= routineRoom ? this.#shiftLive(this.#low) : undefined;
     if (slot === undefined) return undefined;
     const entry = this.#ready.get(slot.key)!;
     this.#ready.delete(slot.key);

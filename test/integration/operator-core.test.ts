@@ -114,6 +114,22 @@ test('a changed source value is picked up within one refreshInterval', async () 
     { timeoutMs: 2_000 + 1_500, what: 'the new token' },
   );
   expect(Date.now() - changedAt).toBeLessThan(3_500);
+  // The status and the Event of a rotation may follow the Secret (a refresh's bookkeeping waits
+  // for urgent work), but they do follow: the status names the new hash, still Ready.
+  const secretHash = JSON.parse(kubectl('get', 'secret', 'finetune', '-n', team, '-o', 'json')) as {
+    metadata: { annotations: Record<string, string> };
+  };
+  const binding = await eventually(
+    () => getBinding(c, team, 'finetune'),
+    (b) => b?.status?.dataHash === secretHash.metadata.annotations['mlsecrets.io/data-hash'],
+    { what: 'the status of the new issue' },
+  );
+  expect(binding?.status?.conditions?.find((x) => x.type === 'Ready')?.status).toBe('True');
+  await eventually(
+    () => eventsFor(c, team, 'finetune'),
+    (e) => e.filter((x) => x.reason === 'Synced').length >= 2,
+    { what: 'the Synced Event of the new issue' },
+  );
 });
 
 test('a spec change is applied at once', async () => {

@@ -613,6 +613,76 @@ describe('SecretBindingReconciler: changes', () => {
     expect(result).toEqual({ requeueAfterMs: 14 * MIN });
   });
 
+  test('deferBookkeeping: a rotation writes the Secret now and leaves its status and Event to the follow-up', async () => {
+    const h = setup();
+    await h.reconcile();
+    const before = h.writes();
+    const statusBefore = structuredClone(h.binding().status);
+    h.provider.setJson('ml/huggingface', { token: 'hf_PLANTED_token_2' });
+    h.clock.advance(15 * MIN); // 00:16, next epoch
+
+    const result = await h.reconciler.reconcile(KEY, { deferBookkeeping: true });
+    expect(decoded(h.secret()).HF_TOKEN).toBe('hf_PLANTED_token_2');
+    expect(h.cluster.applies).toHaveLength(before.applies + 1);
+    // Nothing else yet: the status still says Ready from the last sync, no Event.
+    expect(h.writes().statusPatches).toBe(before.statusPatches);
+    expect(h.writes().events).toBe(before.events);
+    expect(h.binding().status).toEqual(statusBefore);
+    expect(result.requeueAfterMs).toBe(14 * MIN);
+    expect(result.followUp).toBeInstanceOf(Function);
+
+    await result.followUp!();
+    expect(h.events.slice(before.events).map((e) => [e.type, e.reason])).toEqual([['Normal', 'Synced']]);
+    expect(h.binding().status!.sources).toContainEqual({ key: 'ml/huggingface', versionId: 'v2' });
+    expect(h.binding().status!.syncedAt).toBe('2025-01-01T00:16:00Z');
+    // The epoch is done: another reconcile in it writes nothing.
+    const after = h.writes();
+    expect(await h.reconciler.reconcile(KEY, { deferBookkeeping: true })).toEqual({
+      requeueAfterMs: 14 * MIN,
+    });
+    expect(h.writes()).toEqual(after);
+  });
+
+  test('deferBookkeeping: a first sync, a binding not Ready, or nothing to write is never deferred', async () => {
+    const h = setup();
+    // First sync: the status is what makes the binding Ready.
+    const first = await h.reconciler.reconcile(KEY, { deferBookkeeping: true });
+    expect(first.followUp).toBeUndefined();
+    expect(condition(h, 'Ready')?.status).toBe('True');
+    // Nothing changed in the next epoch: no write, nothing to defer.
+    h.clock.advance(15 * MIN);
+    expect((await h.reconciler.reconcile(KEY, { deferBookkeeping: true })).followUp).toBeUndefined();
+    // A binding whose status is not Ready (a sync failed since) gets its status with the write.
+    const binding = h.binding();
+    h.bindings.set(KEY, {
+      ...binding,
+      status: {
+        ...binding.status,
+        conditions: binding.status!.conditions!.map((c) =>
+          c.type === 'Ready' ? { ...c, status: 'False' } : c,
+        ),
+      },
+    });
+    h.provider.set('ml/wandb', 'wandb-PLANTED-key-2');
+    h.clock.advance(15 * MIN);
+    const recovered = await h.reconciler.reconcile(KEY, { deferBookkeeping: true });
+    expect(recovered.followUp).toBeUndefined();
+    expect(decoded(h.secret()).WANDB_API_KEY).toBe('wandb-PLANTED-key-2');
+    expect(condition(h, 'Ready')?.status).toBe('True');
+  });
+
+  test('deferBookkeeping: a follow-up for a binding deleted meanwhile writes nothing', async () => {
+    const h = setup();
+    await h.reconcile();
+    h.provider.setJson('ml/huggingface', { token: 'hf_PLANTED_token_2' });
+    h.clock.advance(15 * MIN);
+    const result = await h.reconciler.reconcile(KEY, { deferBookkeeping: true });
+    const before = h.writes();
+    h.bindings.delete(KEY);
+    await result.followUp!();
+    expect(h.writes()).toEqual(before);
+  });
+
   test('a spec change re-issues with a Synced Event even when the data is the same', async () => {
     const h = setup();
     await h.reconcile();

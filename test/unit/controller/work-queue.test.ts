@@ -560,3 +560,73 @@ describe('WorkQueue: medium priority and promote (a rotation among routine refre
     expect(await queue.get()).toEqual(expect.objectContaining({ key: 'l1' }));
   });
 });
+
+describe('WorkQueue: defer (a rotation writes every Secret before its bookkeeping)', () => {
+  test('a deferred key comes back after every high and medium key and before any low key', async () => {
+    const { queue } = setup();
+    queue.add('r1', 'medium');
+    queue.add('r2', 'medium');
+    queue.add('routine', 'low');
+    const r1 = await queue.get();
+    queue.defer(r1!.key, r1!.priority);
+    queue.add('new', 'high');
+    const order: WorkItem[] = [];
+    for (let i = 0; i < 4; i++) {
+      const item = (await queue.get())!;
+      order.push(item);
+      if (item.key === 'r2' && !item.followUp) queue.defer('r2', item.priority);
+      else queue.done(item.key);
+    }
+    expect(order.map((item) => `${item.key}${item.followUp ? ' (follow-up)' : ''}`)).toEqual([
+      'new',
+      'r2',
+      'r1 (follow-up)',
+      'r2 (follow-up)',
+    ]);
+    expect(order[2]!.priority).toBe('medium');
+    expect((await queue.get())?.key).toBe('routine');
+    expect(queue.followUpLen()).toBe(0);
+  });
+
+  test('a deferred key is still being processed: a re-add waits for done() after the follow-up', async () => {
+    const { queue } = setup();
+    queue.add('k', 'medium');
+    const first = await queue.get();
+    queue.defer('k', first!.priority);
+    expect(queue.processingLen()).toBe(1);
+    queue.add('k', 'high');
+    expect(queue.len()).toBe(0);
+    const followUp = await queue.get();
+    expect(followUp).toEqual(expect.objectContaining({ key: 'k', followUp: true }));
+    const next = queue.get();
+    expect(await peek(next)).toBe('pending');
+    queue.done('k');
+    expect(await peek(next)).toEqual({ value: expect.objectContaining({ key: 'k', priority: 'high' }) });
+  });
+
+  test('a deferred key frees its routine slot, and its follow-up ignores maxLowInFlight', async () => {
+    const { queue } = setup({ maxLowInFlight: 1 });
+    queue.add('a', 'low');
+    queue.add('b', 'low');
+    const a = await queue.get();
+    const waiting = queue.get();
+    expect(await peek(waiting)).toBe('pending');
+    queue.defer(a!.key, a!.priority);
+    // The follow-up goes first, then (the slot being free) the next routine key.
+    expect(await peek(waiting)).toEqual({ value: expect.objectContaining({ key: 'a', followUp: true }) });
+    expect(await queue.get()).toEqual(expect.objectContaining({ key: 'b' }));
+  });
+
+  test('defer of a key not being processed, or after shutDown, is ignored; shutDown drops follow-ups', async () => {
+    const { queue } = setup();
+    queue.defer('unknown', 'low');
+    expect(queue.followUpLen()).toBe(0);
+    queue.add('k', 'low');
+    const k = await queue.get();
+    queue.defer(k!.key, k!.priority);
+    expect(queue.followUpLen()).toBe(1);
+    queue.shutDown();
+    expect(queue.followUpLen()).toBe(0);
+    expect(await queue.get()).toBeUndefined();
+  });
+});
