@@ -446,6 +446,10 @@ async function benchOne(
       let firstSyncStarted = false;
       const rotationDeadline = Date.now() + (seconds(refresh) * 2 + readySeconds + 30) * 1000;
       let rotated = NaN;
+      // The first affected Secret to hold the new value: detection vs. propagation.
+      let firstRotated = NaN;
+      let cpuAtFired: Record<string, number> = {};
+      let rotationCpu: Record<string, number> = {};
       const affectedKeys = affected.map((i) => {
         const { namespace, name } = placement(i, benchNs);
         return `${namespace}/${name}`;
@@ -456,14 +460,24 @@ async function benchOne(
           // The operator's metrics only until the refresh fires: a scrape is work for the operator.
           if (tFired === null && total(await operatorProviderCalls(metricsUrl)) > cBase) {
             tFired = performance.now();
+            cpuAtFired = { ...cpuByProcess(pids), operator: readProc(operator.pid).cpuSeconds };
           }
           if (tFired !== null && !firstSyncStarted) {
             firstSyncStarted = true;
             void measureFirstSync(http, n, k, benchNs, store, refresh, firstSync);
           }
           const seenAt = performance.now();
+          if (
+            Number.isNaN(firstRotated) &&
+            affectedKeys.some((key) => secretValues.values.get(key) === rotatedValue)
+          )
+            firstRotated = seenAt;
           if (affectedKeys.every((key) => secretValues.values.get(key) === rotatedValue)) {
             rotated = seenAt;
+            rotationCpu = delta(
+              { ...cpuByProcess(pids), operator: readProc(operator.pid).cpuSeconds },
+              cpuAtFired,
+            );
             break;
           }
           if (secretValues.failed()) throw new Error('the rotation check lost its watch of the Secrets');
@@ -490,6 +504,8 @@ async function benchOne(
         bindings: affected.length,
         secondsAfterUpdate: (rotated - tUpdate) / 1000,
         secondsAfterRefreshFired: tFired === null ? null : (rotated - tFired) / 1000,
+        firstSecretSecondsAfterRefreshFired: tFired === null ? null : (firstRotated - tFired) / 1000,
+        cpu: rotationCpu,
       };
       result.peakRssAfter!.rotation = readProc(operator.pid).peakRssMiB;
       const fsDeadline = Date.now() + 60_000;

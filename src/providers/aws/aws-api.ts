@@ -175,11 +175,24 @@ function sdkConfig(config: AwsClientConfig, timeouts: AwsTimeouts) {
   };
 }
 
+/**
+ * Takes the SDK's logger middleware out of a client's stack. We never give the SDK a logger,
+ * yet that middleware filters every response for sensitive fields before handing it to the
+ * no-op logger: a walk of every BatchGetSecretValue answer (~5 % of the operator's CPU at
+ * 10,000 bindings, profiled). Nothing else is lost: the SDK logs only through it.
+ */
+export function withoutSdkLogging<T extends { middlewareStack: { remove(name: string): boolean } }>(
+  client: T,
+): T {
+  client.middlewareStack.remove('loggerMiddleware');
+  return client;
+}
+
 /** The real AWS SDK v3 clients, with the given timeouts. */
 export function sdkApisWith(timeouts: AwsTimeouts): AwsApis {
   return {
     secretsManager(config) {
-      const client = new SecretsManagerClient(sdkConfig(config, timeouts));
+      const client = withoutSdkLogging(new SecretsManagerClient(sdkConfig(config, timeouts)));
       return {
         batchGetSecretValue: (input) => client.send(new BatchGetSecretValueCommand(input)),
         getSecretValue: (input) => client.send(new GetSecretValueCommand(input)),
@@ -193,7 +206,7 @@ export function sdkApisWith(timeouts: AwsTimeouts): AwsApis {
       // installations reading only Secrets Manager never need.
       const ssm = import('@aws-sdk/client-ssm').then((sdk) => ({
         sdk,
-        client: new sdk.SSMClient(sdkConfig(config, timeouts)),
+        client: withoutSdkLogging(new sdk.SSMClient(sdkConfig(config, timeouts))),
       }));
       ssm.catch(() => undefined); // a failed load is reported by the calls that await it
       return {
@@ -213,7 +226,7 @@ export function sdkApisWith(timeouts: AwsTimeouts): AwsApis {
       };
     },
     sts(config) {
-      const client = new STSClient(sdkConfig(config, timeouts));
+      const client = withoutSdkLogging(new STSClient(sdkConfig(config, timeouts)));
       return {
         getCallerIdentity: () => client.send(new GetCallerIdentityCommand({})),
         assumeRole: (input) => client.send(new AssumeRoleCommand(input)),
