@@ -14,6 +14,8 @@ export interface BenchResult {
   createConcurrency: number;
   refreshInterval: string;
   readySeconds: number;
+  /** When the last Synced Event of the initial sync was seen written (Events trail the writes). */
+  eventsWrittenSeconds?: number;
   secretsCorrect: number;
   floor: { seconds: number; creates: number; applies: number; statusPatches: number };
   floorRatio: number;
@@ -83,6 +85,11 @@ export function table(r: BenchResult): string {
   const rows: [string, string, string][] = [
     ['N / K / namespaces', `${r.n} / ${r.k} / ${r.namespaces}`, ''],
     ['all Ready (s)', fmt(r.readySeconds), ''],
+    [
+      '  last Synced Event written (s)',
+      r.eventsWrittenSeconds === undefined ? '-' : fmt(r.eventsWrittenSeconds),
+      '',
+    ],
     ['write floor (s)', fmt(r.floor.seconds), ''],
     ['ratio to floor', fmt(r.floorRatio), '≤ 1.25'],
     ...(r.floorWithEvents

@@ -119,7 +119,14 @@ export class Operator {
       },
     });
     const events = counted(
-      new KubeEventRecorder({ http: leaderHttp, clock, logger, instance: config.instance }),
+      new KubeEventRecorder({
+        http: leaderHttp,
+        clock,
+        logger,
+        instance: config.instance,
+        // First syncs and rotations first: their Events follow once the queue has caught up.
+        holdWhile: () => this.manager.queue.urgentLen() > 0,
+      }),
     );
     // Every replica serves the webhook, and records its denials whether it leads or not.
     const webhookEvents = counted(new KubeEventRecorder({ http, clock, logger, instance: config.instance }));
@@ -158,6 +165,8 @@ export class Operator {
     const fetcher = new Fetcher({
       clock,
       logger,
+      // A first sync waits 10 ms more; a burst of them makes a call per worker's worth of asks.
+      batchWindowMs: 10,
       observer: {
         providerCall: (store, operation) => metrics.providerCall(store, operation),
         providerLatency: (store, operation, ms) => metrics.providerLatency(store, operation, ms),

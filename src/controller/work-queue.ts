@@ -197,6 +197,8 @@ export class WorkQueue {
   /** Deferred keys ({@link defer}): still being processed, waiting for a worker to finish them. */
   readonly #followUps = new Fifo<{ key: string; priority: Priority; readyAt: number }>();
   #followUpCount = 0;
+  /** Ready keys at `high` or `medium` priority. */
+  #urgentReady = 0;
   /** Keys a worker holds, with the priority of a re-add that arrived meanwhile (undefined: none). */
   readonly #processing = new Map<string, Priority | undefined>();
   readonly #delayed = new Map<string, DelayedEntry>();
@@ -366,6 +368,8 @@ export class WorkQueue {
    * A worker still processing it finishes, but the key is not queued again afterwards.
    */
   remove(key: string): void {
+    const ready = this.#ready.get(key);
+    if (ready !== undefined && ready.priority !== 'low') this.#urgentReady--;
     this.#ready.delete(key);
     this.#failures.delete(key);
     if (this.#processing.has(key)) this.#processing.set(key, undefined);
@@ -375,6 +379,14 @@ export class WorkQueue {
   /** Ready keys waiting for a worker: the queue-depth metric. */
   len(): number {
     return this.#ready.size;
+  }
+
+  /**
+   * Ready keys at `high` or `medium` priority: work someone waits for (a new binding, a
+   * rotation). Whatever can wait (Events) holds back while this is above zero.
+   */
+  urgentLen(): number {
+    return this.#urgentReady;
   }
 
   /** Keys waiting for their delay to pass. */
@@ -404,6 +416,7 @@ export class WorkQueue {
     if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer.handle);
     this.#timer = undefined;
     this.#ready.clear();
+    this.#urgentReady = 0;
     this.#high.clear();
     this.#medium.clear();
     this.#low.clear();
@@ -420,6 +433,7 @@ export class WorkQueue {
   #enqueue(key: string, priority: Priority, readyAt: number): void {
     const seq = ++this.#seq;
     this.#ready.set(key, { priority, readyAt, seq });
+    if (priority !== 'low') this.#urgentReady++;
     this.#fifo(priority).push({ key, seq });
     this.#scheduleDispatch();
   }
@@ -427,6 +441,7 @@ export class WorkQueue {
   /** Moves a ready key to a higher priority's FIFO; its old slot goes stale (seq mismatch). */
   #raise(key: string, queued: ReadyEntry, priority: Priority): boolean {
     if (RANK[priority] <= RANK[queued.priority]) return false;
+    if (queued.priority === 'low') this.#urgentReady++;
     queued.priority = priority;
     queued.seq = ++this.#seq;
     this.#fifo(priority).push({ key, seq: queued.seq });
@@ -459,6 +474,7 @@ export class WorkQueue {
     if (slot === undefined) return undefined;
     const entry = this.#ready.get(slot.key)!;
     this.#ready.delete(slot.key);
+    if (entry.priority !== 'low') this.#urgentReady--;
     this.#processing.set(slot.key, undefined);
     if (entry.priority !== 'high') this.#lowInFlight.add(slot.key);
     return { key: slot.key, priority: entry.priority, waitedMs: this.#clock.now() - entry.readyAt };

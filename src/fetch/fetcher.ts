@@ -86,9 +86,23 @@ export class Fetcher {
   private lastSweep = 0;
   /** The refresh epoch (notOlderThan) each store was last prefetched for. */
   private readonly prefetched = new Map<string, number>();
+  private readonly batchWindowMs: number;
 
-  constructor(options: { clock: Clock; logger: Logger; observer?: FetchObserver; maxIdleMs?: number }) {
+  constructor(options: {
+    clock: Clock;
+    logger: Logger;
+    observer?: FetchObserver;
+    maxIdleMs?: number;
+    /**
+     * How long the first ask of a batch waits for others to the same store. 0 (the default):
+     * asks of the same turn of the event loop only. New bindings arrive a few per turn, so a
+     * burst of first syncs made a call per binding or two; a few milliseconds make it one per
+     * worker's worth.
+     */
+    batchWindowMs?: number;
+  }) {
     this.clock = options.clock;
+    this.batchWindowMs = options.batchWindowMs ?? 0;
     this.logger = options.logger;
     this.observer = options.observer;
     this.maxIdleMs = options.maxIdleMs ?? 2 * 3600_000;
@@ -198,11 +212,14 @@ export class Fetcher {
       if (!batch) {
         batch = { store, items: [] };
         this.pending.set(store.id, batch);
-        // Everything asked of this store in this turn of the event loop goes out together.
-        setImmediate(() => {
+        // Everything asked of this store in this turn of the event loop (or the batch window)
+        // goes out together.
+        const send = () => {
           this.pending.delete(store.id);
           void this.flush(batch!.store, batch!.items);
-        });
+        };
+        if (this.batchWindowMs > 0) setTimeout(send, this.batchWindowMs);
+        else setImmediate(send);
       }
       batch.items.push({ request, notOlderThan, resolve, epoch });
     });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'winston';
-import type { Clock } from '../controller/clock.ts';
+import type { Clock, TimerHandle } from '../controller/clock.ts';
 import type { KubeHttp } from './http.ts';
 
 export type EventType = 'Normal' | 'Warning';
@@ -45,6 +45,10 @@ interface PendingEvent {
  * with the time they happened: a burst (10,000 first syncs) must not put thousands of Event
  * writes on the API server alongside the Secret writes pods are waiting for. A queue that is
  * full drops new Events and says so in the log.
+ *
+ * With `holdWhile`, Events also wait while it says urgent work is queued (first syncs, a
+ * rotation), up to half the queue: during a burst the writes pods wait for go first, and the
+ * Events follow once it is over. Each keeps the time it happened.
  */
 export class KubeEventRecorder implements EventRecorder {
   private readonly http: Pick<KubeHttp, 'request'>;
@@ -61,6 +65,8 @@ export class KubeEventRecorder implements EventRecorder {
   private dropped = 0;
   private prunedAt = -Infinity;
   private idleWaiters: (() => void)[] = [];
+  private readonly holdWhile?: () => boolean;
+  private holdTimer: TimerHandle | undefined;
 
   constructor(options: {
     http: Pick<KubeHttp, 'request'>;
@@ -70,8 +76,13 @@ export class KubeEventRecorder implements EventRecorder {
     windowMs?: number;
     /** Event writes at once. Default 2. */
     maxInFlight?: number;
-    /** Events waiting to be written before new ones are dropped. Default 4,096. */
+    /** Events waiting to be written before new ones are dropped. Default 4,096; 16,384 with `holdWhile`. */
     maxPending?: number;
+    /**
+     * Whether urgent work waits (the work queue's high and medium keys): Events are held
+     * meanwhile, until half of `maxPending` are waiting. Re-checked every 200 ms.
+     */
+    holdWhile?: () => boolean;
   }) {
     this.http = options.http;
     this.clock = options.clock;
@@ -80,7 +91,8 @@ export class KubeEventRecorder implements EventRecorder {
     this.instance = options.instance;
     this.windowMs = options.windowMs ?? 10 * 60_000;
     this.maxInFlight = options.maxInFlight ?? 2;
-    this.maxPending = options.maxPending ?? 4096;
+    this.holdWhile = options.holdWhile;
+    this.maxPending = options.maxPending ?? (options.holdWhile ? 16_384 : 4096);
   }
 
   emit(subject: EventSubject, type: EventType, reason: string, message: string): void {
@@ -102,7 +114,20 @@ export class KubeEventRecorder implements EventRecorder {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Whether to hold the queued Events back for now (and look again shortly). */
+  private holding(): boolean {
+    if (!this.holdWhile || this.pending.length === 0 || this.pending.length >= this.maxPending / 2)
+      return false;
+    if (!this.holdWhile()) return false;
+    this.holdTimer ??= this.clock.setTimer(() => {
+      this.holdTimer = undefined;
+      this.pump();
+    }, 200);
+    return true;
+  }
+
   private pump(): void {
+    if (this.holding()) return;
     while (this.inFlight < this.maxInFlight && this.pending.length > 0) {
       const event = this.pending.shift()!;
       this.inFlight++;

@@ -630,3 +630,27 @@ describe('WorkQueue: defer (a rotation writes every Secret before its bookkeepin
     expect(await queue.get()).toBeUndefined();
   });
 });
+
+describe('WorkQueue: urgentLen (what Events hold back for)', () => {
+  test('counts ready high and medium keys through adds, raises, hand-outs, removals and shutDown', async () => {
+    const { queue } = setup();
+    queue.add('l', 'low');
+    expect(queue.urgentLen()).toBe(0);
+    queue.add('h', 'high');
+    queue.add('m', 'medium');
+    expect(queue.urgentLen()).toBe(2);
+    expect(queue.promote('l', 'medium')).toBe(true);
+    queue.add('m', 'high'); // medium → high: still one urgent key
+    expect(queue.urgentLen()).toBe(3);
+    const first = await queue.get();
+    expect(first?.key).toBe('h');
+    expect(queue.urgentLen()).toBe(2);
+    queue.remove('l');
+    expect(queue.urgentLen()).toBe(1);
+    queue.add('x', 'low');
+    queue.done('h');
+    expect(queue.urgentLen()).toBe(1);
+    queue.shutDown();
+    expect(queue.urgentLen()).toBe(0);
+  });
+});

@@ -74,6 +74,7 @@ function setup(
     burst?: number;
     answer?: Answer;
     valueChanged?: FetchObserver['valueChanged'];
+    batchWindowMs?: number;
   } = {},
 ) {
   const clock = new ManualClock(Date.UTC(2025, 0, 1, 0, 0, 0));
@@ -88,7 +89,7 @@ function setup(
     readSaved: () => void counts.saved++,
     valueChanged: options.valueChanged,
   };
-  const fetcher = new Fetcher({ clock, logger, observer });
+  const fetcher = new Fetcher({ clock, logger, observer, batchWindowMs: options.batchWindowMs });
   return { clock, provider, limiter, store, fetcher, logs, counts };
 }
 
@@ -333,6 +334,19 @@ describe('Fetcher', () => {
     await fetcher.read(store, [{ key: 'a' }], clock.now());
     await fetcher.read(store, [{ key: 'b' }], clock.now());
     expect(provider.calls).toEqual([[{ key: 'a' }], [{ key: 'b' }]]);
+  });
+
+  test('with a batch window, asks of later turns within it share the call; later ones start another', async () => {
+    const { fetcher, store, provider, clock } = setup({ maxBatch: 20, batchWindowMs: 30 });
+    const first = fetcher.read(store, [{ key: 'a' }], clock.now());
+    await settle();
+    // A turn later, still inside the window: no call yet, and the next ask joins the batch.
+    expect(provider.calls).toHaveLength(0);
+    const second = fetcher.read(store, [{ key: 'b' }], clock.now());
+    await Promise.all([first, second]);
+    expect(provider.calls).toEqual([[{ key: 'a' }, { key: 'b' }]]);
+    await fetcher.read(store, [{ key: 'c' }], clock.now());
+    expect(provider.calls).toEqual([[{ key: 'a' }, { key: 'b' }], [{ key: 'c' }]]);
   });
 
   test('each batch takes one token: with the bucket empty the batch waits for the clock', async () => {

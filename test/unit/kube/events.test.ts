@@ -38,7 +38,7 @@ const subject = (name: string): EventSubject => ({
   uid: `uid-${name}`,
 });
 
-function setup(options: { maxInFlight?: number; maxPending?: number } = {}) {
+function setup(options: { maxInFlight?: number; maxPending?: number; holdWhile?: () => boolean } = {}) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const api = fakeApi();
   const { logger, lines: logs } = collectingLogger();
@@ -100,5 +100,37 @@ describe('KubeEventRecorder', () => {
     recorder.emit(subject('later'), 'Normal', 'Synced', 'after');
     await drain(api, recorder);
     expect(api.requests).toHaveLength(5);
+  });
+
+  test('holdWhile: Events wait while urgent work is queued, then go out with the time they happened', async () => {
+    let urgent = true;
+    const { clock, api, recorder } = setup({ holdWhile: () => urgent });
+    const emittedAt = new Date(clock.now()).toISOString();
+    for (let i = 0; i < 5; i++)
+      recorder.emit(subject(`b-${i}`), 'Normal', 'Synced', `Secret "b-${i}" issued`);
+    clock.advance(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(api.requests).toHaveLength(0);
+    // The work drains: the next look (every 200 ms) lets them out.
+    urgent = false;
+    clock.advance(200);
+    await drain(api, recorder);
+    expect(api.requests).toHaveLength(5);
+    expect(api.requests.map((r) => r.body.firstTimestamp)).toEqual(Array(5).fill(emittedAt));
+  });
+
+  test('holdWhile: never more than half the queue is held, and nothing is dropped for holding', async () => {
+    const { api, logs, recorder } = setup({ maxInFlight: 1, maxPending: 8, holdWhile: () => true });
+    for (let i = 0; i < 3; i++) recorder.emit(subject(`b-${i}`), 'Normal', 'Synced', `message ${i}`);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(api.requests).toHaveLength(0);
+    // The fourth fills half the queue: writing starts although urgent work still waits.
+    recorder.emit(subject('b-3'), 'Normal', 'Synced', 'message 3');
+    expect(api.requests).toHaveLength(1);
+    // Released one by one, the queue goes back below half and holds the rest again; nothing dropped.
+    api.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(api.requests).toHaveLength(1);
+    expect(logs.join('')).not.toContain('event queue full');
   });
 });
