@@ -65,6 +65,7 @@ const { values: args } = parseArgs({
     'ready-timeout': { type: 'string', default: '1800' },
     'skip-refresh': { type: 'boolean', default: false },
     'floor-events': { type: 'boolean', default: false },
+    'skip-floor-after': { type: 'boolean', default: false },
   },
 });
 
@@ -262,27 +263,7 @@ async function benchOne(
   // The floor's objects go before the operator starts: the API server then holds what it held
   // when the floor began (its watch caches and Go heap grow with every object, and a larger
   // heap costs more collection), so both phases write into the same state.
-  const floorObjects = [...floorNs, ...eventFloorNs];
-  log(`N=${n}: deleting the floor namespaces`);
-  const deleteStarted = performance.now();
-  for (const name of floorObjects) await http.request('DELETE', `/api/v1/namespaces/${name}`);
-  await waitUntil(
-    'floor namespaces deleted',
-    async () => {
-      const left = await Promise.all(
-        floorObjects.map((name) =>
-          http.request('GET', `/api/v1/namespaces/${name}`).then(
-            () => true,
-            () => false,
-          ),
-        ),
-      );
-      return !left.some(Boolean);
-    },
-    { timeoutMs: 600_000, intervalMs: 1000 },
-  );
-  log(`N=${n}: floor namespaces deleted in ${((performance.now() - deleteStarted) / 1000).toFixed(1)} s`);
-  await sleep(5000); // the API server's caches and heap let go of them
+  await deleteNamespaces(http, [...floorNs, ...eventFloorNs], `N=${n}: deleting the floor namespaces`);
 
   // The operator, as a separate process watching only the bench namespaces.
   const healthPort = await freePort();
@@ -310,6 +291,7 @@ async function benchOne(
     logDir,
   });
   const sampler = new ProcSampler(operator.pid);
+  let result: BenchResult;
   sampler.start();
   try {
     await waitUntil('operator ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, {
@@ -385,7 +367,7 @@ async function benchOne(
       `N=${n}: all Ready in ${readySeconds.toFixed(2)} s; calls ${JSON.stringify(calls)} moto ${motoCalls}`,
     );
 
-    const result: BenchResult = {
+    result = {
       date: new Date().toISOString(),
       machine: {
         nproc: os.availableParallelism(),
@@ -567,11 +549,65 @@ async function benchOne(
     if (result.providerCalls.operatorTotal !== result.providerCalls.moto) {
       notes.push('operator counters and moto request log disagree on provider calls');
     }
-    return result;
   } finally {
     sampler.stop();
     await operator.stop();
   }
+  if (!args['skip-floor-after']) {
+    // The floor again, with the operator gone and its objects deleted as the first floor's were.
+    await deleteNamespaces(http, benchNs, `N=${n}: deleting the operator's namespaces`);
+    const afterNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-floor2-${i}`);
+    for (const name of afterNs) {
+      await http.request('POST', '/api/v1/namespaces', {
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+      });
+    }
+    log(`N=${n}: write floor after the operator`);
+    const cpuBefore = cpuByProcess(pids);
+    const after = await runFloor(http, {
+      n,
+      k,
+      namespaces: afterNs,
+      store,
+      refresh,
+      createConcurrency,
+      workers,
+    });
+    const cpu = delta(cpuByProcess(pids), cpuBefore);
+    log(`N=${n}: floor after the operator ${after.seconds.toFixed(2)} s`);
+    await deleteNamespaces(http, afterNs, `N=${n}: deleting the second floor's namespaces`);
+    result.floorAfter = {
+      seconds: after.seconds,
+      cpu,
+      ratio: result.readySeconds / after.seconds,
+      ratioToMean: result.readySeconds / ((result.floor.seconds + after.seconds) / 2),
+    };
+  }
+  return result;
+}
+
+/** Deletes namespaces and waits until they are gone (the namespace controller empties them). */
+async function deleteNamespaces(http: KubeHttp, names: string[], what: string): Promise<void> {
+  log(what);
+  const started = performance.now();
+  for (const name of names) await http.request('DELETE', `/api/v1/namespaces/${name}`);
+  await waitUntil(
+    what,
+    async () => {
+      const left = await Promise.all(
+        names.map((name) =>
+          http.request('GET', `/api/v1/namespaces/${name}`).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
+      return !left.some(Boolean);
+    },
+    { timeoutMs: 600_000, intervalMs: 1000 },
+  );
+  log(`${what}: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await sleep(5000); // the API server's caches and heap let go of them
 }
 
 /**
