@@ -543,10 +543,15 @@ export class Manager {
           await followUp.run();
           dueAt = followUp.dueAt;
         } else {
+          // The reconcile measures its requeue from the clock it read as it began. Counted from
+          // its end instead, every binding of a refresh boundary came due again a reconcile's
+          // length after the next boundary (up to a second, waiting on the store), spread out:
+          // a rotation's readers that were not due yet when the new value was read could not be
+          // promoted, and waited behind the routine refreshes.
+          const started = this.options.clock.now();
           const result = await this.dispatch(key, item.priority);
           if (this.options.logger.isDebugEnabled()) this.options.logger.debug('reconciled', { key });
-          if (result.requeueAfterMs !== undefined)
-            dueAt = this.options.clock.now() + Math.max(0, result.requeueAfterMs);
+          if (result.requeueAfterMs !== undefined) dueAt = started + Math.max(0, result.requeueAfterMs);
           if (result.followUp) {
             // The Secret is written; its status and Event wait for the urgent work to drain.
             this.followUps.set(key, { run: result.followUp, dueAt });
