@@ -324,34 +324,58 @@ export class SecretBindingReconciler {
       this.deps.onDataChanged?.(binding, name);
     }
     const status = this.readyStatus(binding, lifetime, name, issue, assembled, dataWritten, now);
-    const bookkeeping = async (): Promise<void> => {
+    // A separate method, so a deferred follow-up keeps only what it records (not the old
+    // Secret, the values read or the new data).
+    const bookkeeping = this.bookkeeping(key, binding, status, {
+      event: cause.event ? { reason: cause.event, message: cause.message } : undefined,
+      drift,
+      specChanged: (memory?.generation ?? binding.status?.observedGeneration) !== generation,
+      synced: { epoch, generation },
+    });
+    const requeueAfterMs = this.nextDue(binding, lifetime, issue, now, status.nextRotationAt) - now;
+    if (options.deferBookkeeping && rewrite && existing && isReady(binding))
+      return { requeueAfterMs, followUp: bookkeeping };
+    await bookkeeping();
+    return { requeueAfterMs };
+  }
+
+  /**
+   * What follows a Secret write: the status patch, the Event that says why, and the mark that
+   * this refresh epoch is done (only then: a failed write or status patch is retried in full).
+   */
+  private bookkeeping(
+    key: string,
+    binding: SecretBinding,
+    status: SecretBindingStatus,
+    done: {
+      event?: { reason: string; message: string };
+      drift?: string;
+      specChanged: boolean;
+      synced: { epoch: number; generation?: number };
+    },
+  ): () => Promise<void> {
+    return async () => {
       // Deferred, the binding may have been deleted meanwhile: nothing left to record.
       if (!this.deps.getBinding(key)) return;
       await this.writeStatus(binding, status);
       if (failedForOutage(binding)) this.deps.onStoreRecovered?.(binding);
-      if (cause.event) {
-        this.event(binding, 'Normal', cause.event, cause.message, status.sources);
-      } else if (drift) {
+      const name = targetName(binding);
+      if (done.event) {
+        this.event(binding, 'Normal', done.event.reason, done.event.message, status.sources);
+      } else if (done.drift) {
         // A spec change (labels, type, annotations of the target) is not drift.
-        const specChanged = (memory?.generation ?? binding.status?.observedGeneration) !== generation;
-        if (specChanged)
+        if (done.specChanged)
           this.event(binding, 'Normal', EventReason.Synced, `Secret "${name}" updated for the changed spec`);
         else
           this.event(
             binding,
             'Normal',
             EventReason.DriftCorrected,
-            `Secret "${name}" was restored: ${drift}`,
+            `Secret "${name}" was restored: ${done.drift}`,
           );
       }
-      // Only now is this epoch done: a failed write or status patch above is retried in full.
-      this.synced.set(key, { epoch, generation });
+      this.synced.set(key, done.synced);
     };
-    const requeueAfterMs = this.nextDue(binding, lifetime, issue, now, status.nextRotationAt) - now;
-    if (options.deferBookkeeping && rewrite && existing && isReady(binding))
-      return { requeueAfterMs, followUp: bookkeeping };
-    await bookkeeping();
-    return { requeueAfterMs };
   }
 
   private async reconcilePerWorkload(
