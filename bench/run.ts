@@ -180,11 +180,7 @@ async function benchOne(
   const eventFloorNs = args['floor-events']
     ? Array.from({ length: o.nsCount }, (_, i) => `n${n}-floorev-${i}`)
     : [];
-  for (const name of [...benchNs, ...floorNs, ...eventFloorNs]) {
-    await http.request('POST', '/api/v1/namespaces', {
-      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
-    });
-  }
+  await createNamespaces(http, [...benchNs, ...floorNs, ...eventFloorNs]);
   const credsNs = benchNs[0]!;
   await http.request('POST', `/api/v1/namespaces/${credsNs}/secrets`, {
     body: {
@@ -223,15 +219,9 @@ async function benchOne(
   log(`N=${n}: write floor`);
   const floorWritesBefore = apiserverWrites(kubeconfig);
   const floorCpuBefore = cpuByProcess(pids);
-  const floor = await runFloor(http, {
-    n,
-    k,
-    namespaces: floorNs,
-    store,
-    refresh,
-    createConcurrency,
-    workers,
-  });
+  // Every floor writes the same N bindings at the operator's concurrency.
+  const floorOptions = { n, k, store, refresh, createConcurrency, workers };
+  const floor = await runFloor(http, { ...floorOptions, namespaces: floorNs });
   const floorWrites = delta(apiserverWrites(kubeconfig), floorWritesBefore);
   const floorCpu = delta(cpuByProcess(pids), floorCpuBefore);
   log(`N=${n}: floor ${floor.seconds.toFixed(2)} s, writes ${JSON.stringify(floorWrites)}`);
@@ -242,13 +232,8 @@ async function benchOne(
     const cpuBefore = cpuByProcess(pids);
     let cpuAtLastPatch: Record<string, number> = {};
     const { seconds, eventsWrittenSeconds } = await runFloor(http, {
-      n,
-      k,
+      ...floorOptions,
       namespaces: eventFloorNs,
-      store,
-      refresh,
-      createConcurrency,
-      workers,
       events: true,
       onStatusPatchesDone: () => (cpuAtLastPatch = cpuByProcess(pids)),
     });
@@ -557,22 +542,10 @@ async function benchOne(
     // The floor again, with the operator gone and its objects deleted as the first floor's were.
     await deleteNamespaces(http, benchNs, `N=${n}: deleting the operator's namespaces`);
     const afterNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-floor2-${i}`);
-    for (const name of afterNs) {
-      await http.request('POST', '/api/v1/namespaces', {
-        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
-      });
-    }
+    await createNamespaces(http, afterNs);
     log(`N=${n}: write floor after the operator`);
     const cpuBefore = cpuByProcess(pids);
-    const after = await runFloor(http, {
-      n,
-      k,
-      namespaces: afterNs,
-      store,
-      refresh,
-      createConcurrency,
-      workers,
-    });
+    const after = await runFloor(http, { ...floorOptions, namespaces: afterNs });
     const cpu = delta(cpuByProcess(pids), cpuBefore);
     log(`N=${n}: floor after the operator ${after.seconds.toFixed(2)} s`);
     await deleteNamespaces(http, afterNs, `N=${n}: deleting the second floor's namespaces`);
@@ -584,6 +557,14 @@ async function benchOne(
     };
   }
   return result;
+}
+
+async function createNamespaces(http: KubeHttp, names: string[]): Promise<void> {
+  for (const name of names) {
+    await http.request('POST', '/api/v1/namespaces', {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+    });
+  }
 }
 
 /** Deletes namespaces and waits until they are gone (the namespace controller empties them). */
