@@ -124,8 +124,10 @@ export class Operator {
         clock,
         logger,
         instance: config.instance,
-        // First syncs and rotations first: their Events follow once the queue has caught up.
-        holdWhile: () => this.manager.queue.urgentLen() > 0,
+        // First syncs and rotations first: their Events follow once the burst is over (nothing
+        // urgent queued, none for a second: a stream of new bindings touches zero between keys).
+        holdWhile: () =>
+          this.manager.queue.urgentLen() > 0 || clock.now() - this.manager.queue.lastUrgentAt() < 1000,
       }),
     );
     // Every replica serves the webhook, and records its denials whether it leads or not.
@@ -333,14 +335,12 @@ export class Operator {
     this.options.logger.info('operator stopped');
   }
 
-  private async counted<T>(kind: string, work: Promise<T>): Promise<T> {
+  private async counted<T extends { followUp?: () => Promise<void> }>(
+    kind: string,
+    work: Promise<T>,
+  ): Promise<T> {
     try {
-      const result = await work;
-      this.metrics.reconciles.inc({ kind, outcome: 'success' });
-      return result;
-    } catch (error) {
-      this.metrics.reconciles.inc({ kind, outcome: 'error' });
-      throw error;
+      return await this.metrics.countReconcile(kind, work);
     } finally {
       this.metrics.queueDepth.set(this.manager.queue.len());
     }

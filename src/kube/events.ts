@@ -46,9 +46,11 @@ interface PendingEvent {
  * writes on the API server alongside the Secret writes pods are waiting for. A queue that is
  * full drops new Events and says so in the log.
  *
- * With `holdWhile`, Events also wait while it says urgent work is queued (first syncs, a
- * rotation), up to half the queue: during a burst the writes pods wait for go first, and the
- * Events follow once it is over. Each keeps the time it happened.
+ * With `holdWhile`, Events also wait while it says a burst of urgent work is on (first syncs,
+ * a rotation): the writes pods wait for go first, and the Events follow once it is over. The
+ * hold is bounded twice: at most half the queue is held, and an Event held for `maxHoldMs`
+ * goes out anyway, so a cluster that never stops creating bindings still sees its Events, a
+ * minute late at most. Each keeps the time it happened.
  */
 export class KubeEventRecorder implements EventRecorder {
   private readonly http: Pick<KubeHttp, 'request'>;
@@ -66,6 +68,7 @@ export class KubeEventRecorder implements EventRecorder {
   private prunedAt = -Infinity;
   private idleWaiters: (() => void)[] = [];
   private readonly holdWhile?: () => boolean;
+  private readonly maxHoldMs: number;
   private holdTimer: TimerHandle | undefined;
 
   constructor(options: {
@@ -76,13 +79,15 @@ export class KubeEventRecorder implements EventRecorder {
     windowMs?: number;
     /** Event writes at once. Default 2. */
     maxInFlight?: number;
-    /** Events waiting to be written before new ones are dropped. Default 4,096; 16,384 with `holdWhile`. */
+    /** Events waiting to be written before new ones are dropped. Default 4,096; 32,768 with `holdWhile`. */
     maxPending?: number;
     /**
-     * Whether urgent work waits (the work queue's high and medium keys): Events are held
-     * meanwhile, until half of `maxPending` are waiting. Re-checked every 200 ms.
+     * Whether a burst of urgent work is on (the work queue's high and medium keys): Events are
+     * held meanwhile, until half of `maxPending` are waiting. Re-checked every 200 ms.
      */
     holdWhile?: () => boolean;
+    /** How long an Event may be held. Default 60 s. */
+    maxHoldMs?: number;
   }) {
     this.http = options.http;
     this.clock = options.clock;
@@ -92,7 +97,10 @@ export class KubeEventRecorder implements EventRecorder {
     this.windowMs = options.windowMs ?? 10 * 60_000;
     this.maxInFlight = options.maxInFlight ?? 2;
     this.holdWhile = options.holdWhile;
-    this.maxPending = options.maxPending ?? (options.holdWhile ? 16_384 : 4096);
+    // Held Events are ~350 bytes each (the subject's strings are the cached binding's): a
+    // burst of 10,000 first syncs held whole costs ~3.5 MB.
+    this.maxPending = options.maxPending ?? (options.holdWhile ? 32_768 : 4096);
+    this.maxHoldMs = options.maxHoldMs ?? 60_000;
   }
 
   emit(subject: EventSubject, type: EventType, reason: string, message: string): void {
@@ -116,8 +124,9 @@ export class KubeEventRecorder implements EventRecorder {
 
   /** Whether to hold the queued Events back for now (and look again shortly). */
   private holding(): boolean {
-    if (!this.holdWhile || this.pending.length === 0 || this.pending.length >= this.maxPending / 2)
-      return false;
+    const oldest = this.pending[0];
+    if (!this.holdWhile || oldest === undefined || this.pending.length >= this.maxPending / 2) return false;
+    if (this.clock.now() - oldest.at >= this.maxHoldMs) return false;
     if (!this.holdWhile()) return false;
     this.holdTimer ??= this.clock.setTimer(() => {
       this.holdTimer = undefined;
@@ -127,8 +136,7 @@ export class KubeEventRecorder implements EventRecorder {
   }
 
   private pump(): void {
-    if (this.holding()) return;
-    while (this.inFlight < this.maxInFlight && this.pending.length > 0) {
+    while (this.inFlight < this.maxInFlight && this.pending.length > 0 && !this.holding()) {
       const event = this.pending.shift()!;
       this.inFlight++;
       void this.write(event)

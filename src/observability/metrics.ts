@@ -187,6 +187,41 @@ export class OperatorMetrics implements FetchObserver {
       .filter((v) => !operation || v.labels.operation === operation)
       .reduce((sum, v) => sum + v.value, 0);
   }
+
+  /**
+   * Counts the outcome of a reconcile. One that deferred its bookkeeping (a Secret rewritten
+   * first, its status patch and Event later) is counted once that has run: a status patch that
+   * fails after the write is a failed reconcile, and is retried as one.
+   */
+  async countReconcile<T extends { followUp?: () => Promise<void> }>(
+    kind: string,
+    work: Promise<T>,
+  ): Promise<T> {
+    let result: T;
+    try {
+      result = await work;
+    } catch (error) {
+      this.reconciles.inc({ kind, outcome: 'error' });
+      throw error;
+    }
+    const followUp = result.followUp;
+    if (!followUp) {
+      this.reconciles.inc({ kind, outcome: 'success' });
+      return result;
+    }
+    return {
+      ...result,
+      followUp: async () => {
+        try {
+          await followUp();
+        } catch (error) {
+          this.reconciles.inc({ kind, outcome: 'error' });
+          throw error;
+        }
+        this.reconciles.inc({ kind, outcome: 'success' });
+      },
+    };
+  }
 }
 
 /** Serves /metrics in the Prometheus text format; resolves with the bound port. */

@@ -38,7 +38,9 @@ const subject = (name: string): EventSubject => ({
   uid: `uid-${name}`,
 });
 
-function setup(options: { maxInFlight?: number; maxPending?: number; holdWhile?: () => boolean } = {}) {
+function setup(
+  options: { maxInFlight?: number; maxPending?: number; holdWhile?: () => boolean; maxHoldMs?: number } = {},
+) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const api = fakeApi();
   const { logger, lines: logs } = collectingLogger();
@@ -132,5 +134,27 @@ describe('KubeEventRecorder', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(api.requests).toHaveLength(1);
     expect(logs.join('')).not.toContain('event queue full');
+  });
+
+  test('holdWhile: an Event held for maxHoldMs goes out although the burst goes on, the younger ones stay', async () => {
+    const { clock, api, recorder } = setup({ maxInFlight: 2, maxHoldMs: 60_000, holdWhile: () => true });
+    recorder.emit(subject('old'), 'Normal', 'Synced', 'old');
+    clock.advance(30_000);
+    recorder.emit(subject('young'), 'Normal', 'Synced', 'young');
+    clock.advance(29_800);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(api.requests).toHaveLength(0);
+    // The look after 60 s lets the first one out, with room for two on the wire: only one goes.
+    clock.advance(200);
+    expect(api.requests.map((r) => (r.body.involvedObject as { name: string }).name)).toEqual(['old']);
+    api.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(200);
+    expect(api.requests).toHaveLength(1);
+    clock.advance(30_000);
+    expect(api.requests.map((r) => (r.body.involvedObject as { name: string }).name)).toEqual([
+      'old',
+      'young',
+    ]);
   });
 });
