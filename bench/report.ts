@@ -16,6 +16,8 @@ export interface BenchResult {
   readySeconds: number;
   /** When the last Synced Event of the initial sync was seen written (Events trail the writes). */
   eventsWrittenSeconds?: number;
+  /** Event writes the API server had counted when the last binding was seen Ready. */
+  eventsWrittenByReady?: number;
   secretsCorrect: number;
   floor: { seconds: number; creates: number; applies: number; statusPatches: number };
   floorRatio: number;
@@ -94,6 +96,11 @@ export function table(r: BenchResult): string {
     [
       '  last Synced Event written (s)',
       r.eventsWrittenSeconds === undefined ? '-' : fmt(r.eventsWrittenSeconds),
+      '',
+    ],
+    [
+      '  Events written by all Ready',
+      r.eventsWrittenByReady === undefined ? '-' : String(r.eventsWrittenByReady),
       '',
     ],
     ['write floor (s)', fmt(r.floor.seconds), ''],

@@ -302,6 +302,7 @@ async function benchOne(
     let ready = 0;
     const deadline = Date.now() + Number(args['ready-timeout']) * 1000;
     let readySeconds = NaN;
+    let eventsWrittenByReady: number | undefined;
     for (;;) {
       // From the watches; a full list only to confirm the end, or if a watch failed.
       const seenAt = performance.now();
@@ -315,6 +316,9 @@ async function benchOne(
           { ...cpuByProcess(pids), operator: readProc(operator.pid).cpuSeconds },
           syncCpuBefore,
         );
+        // How many Events went out during the sync (the operator holds them through a burst).
+        eventsWrittenByReady =
+          operatorWrites(delta(apiserverWrites(kubeconfig), writesBefore))['POST events'] ?? 0;
         break;
       }
       if (Date.now() > deadline) {
@@ -368,6 +372,7 @@ async function benchOne(
       refreshInterval: refresh,
       readySeconds,
       eventsWrittenSeconds,
+      eventsWrittenByReady,
       secretsCorrect,
       floor,
       floorRatio: readySeconds / floor.seconds,

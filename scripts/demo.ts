@@ -235,6 +235,24 @@ function statusFields(status: Resource['status']): string[] {
   return lines;
 }
 
+/**
+ * A binding's Events. A Ready binding's `Synced` Event may trail its status by a second or two
+ * (the operator holds Events while first syncs are still arriving), so for one of those this
+ * waits up to 10 s for the first.
+ */
+async function bindingEvents(
+  core: k8s.CoreV1Api,
+  namespace: string,
+  name: string,
+  awaitFirst: boolean,
+): Promise<k8s.CoreV1Event[]> {
+  const fieldSelector = `involvedObject.kind=SecretBinding,involvedObject.name=${name}`;
+  for (const deadline = Date.now() + 10_000; ; await new Promise((resolve) => setTimeout(resolve, 250))) {
+    const { items } = await core.listNamespacedEvent({ namespace, fieldSelector });
+    if (items.length > 0 || !awaitFirst || Date.now() > deadline) return items;
+  }
+}
+
 async function printSummary(kc: k8s.KubeConfig): Promise<boolean> {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -268,12 +286,9 @@ async function printSummary(kc: k8s.KubeConfig): Promise<boolean> {
     }
     console.log('  status:');
     console.log(indent(statusFields(binding.status)));
-    const events = await core.listNamespacedEvent({
-      namespace,
-      fieldSelector: `involvedObject.kind=SecretBinding,involvedObject.name=${name}`,
-    });
+    const events = await bindingEvents(core, namespace, name, isReady(binding));
     console.log('  events:');
-    const sorted = events.items.sort((a, b) =>
+    const sorted = events.sort((a, b) =>
       String(a.lastTimestamp ?? a.eventTime ?? '').localeCompare(
         String(b.lastTimestamp ?? b.eventTime ?? ''),
       ),
