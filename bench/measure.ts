@@ -129,18 +129,42 @@ export async function operatorTimings(metricsUrl: string): Promise<Record<string
 const writeVerbs = new Set(['PATCH', 'POST', 'PUT', 'DELETE', 'APPLY']);
 
 /**
- * Kubernetes writes by `verb resource[/subresource]`, from kube-apiserver's
- * `apiserver_request_total` (read through `kubectl get --raw /metrics`).
+ * What kube-apiserver has served (read through `kubectl get --raw /metrics`): requests by
+ * `verb resource[/subresource]` from `apiserver_request_total`, reads included (a watch counts
+ * when it ends), the events its watches sent by `WATCH-EVENTS resource`
+ * (`apiserver_watch_events_total`) and the watchers it closed for falling behind by
+ * `TERMINATED-WATCHERS resource` (`apiserver_terminated_watchers_total`).
  */
-export function apiserverWrites(kubeconfig: string): Record<string, number> {
+export function apiserverTraffic(kubeconfig: string): Record<string, number> {
   const text = execFileSync('kubectl', ['--kubeconfig', kubeconfig, 'get', '--raw', '/metrics'], {
     encoding: 'utf8',
     maxBuffer: 512 * 1024 * 1024,
   });
-  return sumBy(parseProm(text), 'apiserver_request_total', (l) => {
-    if (!writeVerbs.has(l.verb ?? '')) return undefined;
-    return `${l.verb} ${l.resource ?? ''}${l.subresource ? `/${l.subresource}` : ''}`;
-  });
+  const samples = parseProm(text);
+  return {
+    ...sumBy(
+      samples,
+      'apiserver_request_total',
+      (l) => `${l.verb} ${l.resource ?? ''}${l.subresource ? `/${l.subresource}` : ''}`,
+    ),
+    ...sumBy(samples, 'apiserver_watch_events_total', (l) => `WATCH-EVENTS ${l.resource ?? l.kind ?? ''}`),
+    // Watchers the API server closed for not keeping up with their events (they must re-watch).
+    ...sumBy(
+      samples,
+      'apiserver_terminated_watchers_total',
+      (l) => `TERMINATED-WATCHERS ${l.resource ?? ''}`,
+    ),
+  };
+}
+
+/** The writes of {@link apiserverTraffic}: `verb resource[/subresource]` for write verbs only. */
+export function writesOf(traffic: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(traffic).filter(([key]) => writeVerbs.has(key.split(' ')[0]!)));
+}
+
+/** Kubernetes writes by `verb resource[/subresource]` ({@link apiserverTraffic}). */
+export function apiserverWrites(kubeconfig: string): Record<string, number> {
+  return writesOf(apiserverTraffic(kubeconfig));
 }
 
 /**

@@ -2,6 +2,7 @@
 // SVG plot of time-to-ready against N (operator and floor) over every stored result.
 import fs from 'node:fs';
 import path from 'node:path';
+import { writesOf } from './measure.ts';
 
 /** Everything one run measured (absent figures were not measured in that run). */
 export interface BenchResult {
@@ -18,6 +19,8 @@ export interface BenchResult {
   eventsWrittenSeconds?: number;
   /** Event writes the API server had counted when the last binding was seen Ready. */
   eventsWrittenByReady?: number;
+  /** Requests kube-apiserver served and watch events it sent, over the floor and the initial sync (until all Ready). */
+  apiserverTraffic?: { floor: Record<string, number>; initialSync: Record<string, number> };
   secretsCorrect: number;
   floor: { seconds: number; creates: number; applies: number; statusPatches: number };
   floorRatio: number;
@@ -88,6 +91,21 @@ export function progress(label: string, done: number, of: number): void {
 const fmt = (v: number | null | undefined, digits = 2): string =>
   v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits);
 
+/** Requests of an `apiserverTraffic` delta that are neither writes nor watch events sent. */
+function reads(traffic: Record<string, number>): number {
+  const writes = writesOf(traffic);
+  return Object.entries(traffic)
+    .filter(([key]) => !(key in writes) && !/^(WATCH-EVENTS|TERMINATED-WATCHERS) /.test(key))
+    .reduce((sum, [, count]) => sum + count, 0);
+}
+
+/** Watch events an `apiserverTraffic` delta says the API server sent, all resources. */
+function watchEvents(traffic: Record<string, number>): number {
+  return Object.entries(traffic)
+    .filter(([key]) => key.startsWith('WATCH-EVENTS '))
+    .reduce((sum, [, count]) => sum + count, 0);
+}
+
 /** The table of figures, with the goal each is held to. */
 export function table(r: BenchResult): string {
   const rows: [string, string, string][] = [
@@ -103,6 +121,20 @@ export function table(r: BenchResult): string {
       r.eventsWrittenByReady === undefined ? '-' : String(r.eventsWrittenByReady),
       '',
     ],
+    ...(r.apiserverTraffic
+      ? ([
+          [
+            'API server reads, floor / sync',
+            `${reads(r.apiserverTraffic.floor)} / ${reads(r.apiserverTraffic.initialSync)}`,
+            '',
+          ],
+          [
+            'API server watch events sent, floor / sync',
+            `${watchEvents(r.apiserverTraffic.floor)} / ${watchEvents(r.apiserverTraffic.initialSync)}`,
+            '',
+          ],
+        ] as [string, string, string][])
+      : []),
     ['write floor (s)', fmt(r.floor.seconds), ''],
     ['ratio to floor', fmt(r.floorRatio), '≤ 1.25'],
     ...(r.floorAfter

@@ -37,6 +37,7 @@ import {
   version,
 } from './kube.ts';
 import {
+  apiserverTraffic,
   apiserverWrites,
   cpuByProcess,
   delta,
@@ -48,6 +49,7 @@ import {
   ProcSampler,
   readProc,
   total,
+  writesOf,
 } from './measure.ts';
 import { progress, table, writePlot, writeResult, type BenchResult } from './report.ts';
 
@@ -217,14 +219,15 @@ async function benchOne(
 
   // The write floor, before the operator runs (it never watches the floor namespaces).
   log(`N=${n}: write floor`);
-  const floorWritesBefore = apiserverWrites(kubeconfig);
+  const floorTrafficBefore = apiserverTraffic(kubeconfig);
   const floorCpuBefore = cpuByProcess(pids);
   // Every floor writes the same N bindings at the operator's concurrency.
   const floorOptions = { n, k, store, refresh, createConcurrency, workers };
   const floor = await runFloor(http, { ...floorOptions, namespaces: floorNs });
-  const floorWrites = delta(apiserverWrites(kubeconfig), floorWritesBefore);
+  const floorTraffic = delta(apiserverTraffic(kubeconfig), floorTrafficBefore);
+  const floorWrites = writesOf(floorTraffic);
   const floorCpu = delta(cpuByProcess(pids), floorCpuBefore);
-  log(`N=${n}: floor ${floor.seconds.toFixed(2)} s, writes ${JSON.stringify(floorWrites)}`);
+  log(`N=${n}: floor ${floor.seconds.toFixed(2)} s, API server traffic ${JSON.stringify(floorTraffic)}`);
   // The same with the Synced Event of every issue (--floor-events): what this design must write.
   let eventFloor: { seconds: number; eventsWrittenSeconds?: number; cpu: Record<string, number> } | undefined;
   if (args['floor-events']) {
@@ -248,7 +251,12 @@ async function benchOne(
   // The floor's objects go before the operator starts: the API server then holds what it held
   // when the floor began (its watch caches and Go heap grow with every object, and a larger
   // heap costs more collection), so both phases write into the same state.
-  await deleteNamespaces(http, [...floorNs, ...eventFloorNs], `N=${n}: deleting the floor namespaces`);
+  await deleteNamespaces(
+    http,
+    kubeconfig,
+    [...floorNs, ...eventFloorNs],
+    `N=${n}: deleting the floor namespaces`,
+  );
 
   // The operator, as a separate process watching only the bench namespaces.
   const healthPort = await freePort();
@@ -287,7 +295,8 @@ async function benchOne(
     // A fresh process counts from zero: its start-up calls (the store's credentials check)
     // belong to the initial sync on both sides, and no snapshot can fall between them.
     const callsBefore: Record<string, number> = {};
-    const writesBefore = apiserverWrites(kubeconfig);
+    const trafficBefore = apiserverTraffic(kubeconfig);
+    const writesBefore = writesOf(trafficBefore);
     const syncCpuBefore = { ...cpuByProcess(pids), operator: cpuStart };
 
     log(`N=${n}: creating ${n} bindings`);
@@ -303,6 +312,7 @@ async function benchOne(
     const deadline = Date.now() + Number(args['ready-timeout']) * 1000;
     let readySeconds = NaN;
     let eventsWrittenByReady: number | undefined;
+    let syncTraffic: Record<string, number> = {};
     for (;;) {
       // From the watches; a full list only to confirm the end, or if a watch failed.
       const seenAt = performance.now();
@@ -316,9 +326,10 @@ async function benchOne(
           { ...cpuByProcess(pids), operator: readProc(operator.pid).cpuSeconds },
           syncCpuBefore,
         );
-        // How many Events went out during the sync (the operator holds them through a burst).
-        eventsWrittenByReady =
-          operatorWrites(delta(apiserverWrites(kubeconfig), writesBefore))['POST events'] ?? 0;
+        // What the API server served during the sync, and how many Events went out meanwhile
+        // (the operator holds them through a burst).
+        syncTraffic = delta(apiserverTraffic(kubeconfig), trafficBefore);
+        eventsWrittenByReady = syncTraffic['POST events'] ?? 0;
         break;
       }
       if (Date.now() > deadline) {
@@ -355,6 +366,7 @@ async function benchOne(
     log(
       `N=${n}: all Ready in ${readySeconds.toFixed(2)} s; calls ${JSON.stringify(calls)} moto ${motoCalls}`,
     );
+    log(`N=${n}: API server traffic until all Ready ${JSON.stringify(syncTraffic)}`);
 
     result = {
       date: new Date().toISOString(),
@@ -373,6 +385,7 @@ async function benchOne(
       readySeconds,
       eventsWrittenSeconds,
       eventsWrittenByReady,
+      apiserverTraffic: { floor: floorTraffic, initialSync: syncTraffic },
       secretsCorrect,
       floor,
       floorRatio: readySeconds / floor.seconds,
@@ -545,7 +558,7 @@ async function benchOne(
   }
   if (!args['skip-floor-after']) {
     // The floor again, with the operator gone and its objects deleted as the first floor's were.
-    await deleteNamespaces(http, benchNs, `N=${n}: deleting the operator's namespaces`);
+    await deleteNamespaces(http, kubeconfig, benchNs, `N=${n}: deleting the operator's namespaces`);
     const afterNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-floor2-${i}`);
     await createNamespaces(http, afterNs);
     log(`N=${n}: write floor after the operator`);
@@ -553,7 +566,7 @@ async function benchOne(
     const after = await runFloor(http, { ...floorOptions, namespaces: afterNs });
     const cpu = delta(cpuByProcess(pids), cpuBefore);
     log(`N=${n}: floor after the operator ${after.seconds.toFixed(2)} s`);
-    await deleteNamespaces(http, afterNs, `N=${n}: deleting the second floor's namespaces`);
+    await deleteNamespaces(http, kubeconfig, afterNs, `N=${n}: deleting the second floor's namespaces`);
     result.floorAfter = {
       seconds: after.seconds,
       cpu,
@@ -573,7 +586,12 @@ async function createNamespaces(http: KubeHttp, names: string[]): Promise<void> 
 }
 
 /** Deletes namespaces and waits until they are gone (the namespace controller empties them). */
-async function deleteNamespaces(http: KubeHttp, names: string[], what: string): Promise<void> {
+async function deleteNamespaces(
+  http: KubeHttp,
+  kubeconfig: string,
+  names: string[],
+  what: string,
+): Promise<void> {
   log(what);
   const started = performance.now();
   for (const name of names) await http.request('DELETE', `/api/v1/namespaces/${name}`);
@@ -593,7 +611,33 @@ async function deleteNamespaces(http: KubeHttp, names: string[], what: string): 
     { timeoutMs: 600_000, intervalMs: 1000 },
   );
   log(`${what}: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // The namespaces are gone, but kube-controller-manager's garbage collector goes on checking
+  // the owners of what they held (a GET per object, at its client's rate limit): after 20,000
+  // objects that ran for minutes, into the next phase (2,400 GETs of Secrets during the N=10,000
+  // initial sync, measured). Wait until the API server serves nobody but us.
+  const quietSince = performance.now();
+  await waitForQuietApiServer(kubeconfig);
+  log(`${what}: API server quiet after ${((performance.now() - quietSince) / 1000).toFixed(1)} s more`);
   await sleep(5000); // the API server's caches and heap let go of them
+}
+
+/**
+ * Resolves once kube-apiserver has served at most 2 requests a second, for 3 s in a row, other
+ * than this poll's own metrics reads and Lease renewals (watch events are not requests).
+ */
+async function waitForQuietApiServer(kubeconfig: string): Promise<void> {
+  const busy = (traffic: Record<string, number>) =>
+    Object.entries(traffic)
+      .filter(([key]) => !/^(WATCH-EVENTS|TERMINATED-WATCHERS) |^GET $| leases$/.test(key))
+      .reduce((sum, [, count]) => sum + count, 0);
+  let last = busy(apiserverTraffic(kubeconfig));
+  let quietSeconds = 0;
+  for (const deadline = Date.now() + 600_000; quietSeconds < 3 && Date.now() < deadline;) {
+    await sleep(1000);
+    const now = busy(apiserverTraffic(kubeconfig));
+    quietSeconds = now - last <= 2 ? quietSeconds + 1 : 0;
+    last = now;
+  }
 }
 
 /**
