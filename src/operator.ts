@@ -124,10 +124,10 @@ export class Operator {
         clock,
         logger,
         instance: config.instance,
-        // First syncs and rotations first: their Events follow once the burst is over (nothing
-        // urgent queued, none for a second: a stream of new bindings touches zero between keys).
-        holdWhile: () =>
-          this.manager.queue.urgentLen() > 0 || clock.now() - this.manager.queue.lastUrgentAt() < 1000,
+        // First syncs and rotations first: their Events follow once the queue has caught up.
+        // (Not "until none came for a second": failing bindings retried at high priority keep
+        // coming, and their Warning Events would wait the whole minute of maxHoldMs.)
+        holdWhile: () => this.manager.queue.urgentLen() > 0,
       }),
     );
     // Every replica serves the webhook, and records its denials whether it leads or not.

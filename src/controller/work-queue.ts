@@ -199,8 +199,6 @@ export class WorkQueue {
   #followUpCount = 0;
   /** Ready keys at `high` or `medium` priority. */
   #urgentReady = 0;
-  /** When a key last became ready at `high` or `medium` priority. */
-  #urgentAt = -Infinity;
   /** Keys a worker holds, with the priority of a re-add that arrived meanwhile (undefined: none). */
   readonly #processing = new Map<string, Priority | undefined>();
   readonly #delayed = new Map<string, DelayedEntry>();
@@ -391,15 +389,6 @@ export class WorkQueue {
     return this.#urgentReady;
   }
 
-  /**
-   * When a key last became ready at `high` or `medium` priority (-Infinity: never). A burst of
-   * first syncs arrives as a stream the workers may keep up with, so {@link urgentLen} touches
-   * zero between keys; this tells the burst from its end.
-   */
-  lastUrgentAt(): number {
-    return this.#urgentAt;
-  }
-
   /** Keys waiting for their delay to pass. */
   delayedLen(): number {
     return this.#delayed.size;
@@ -444,10 +433,7 @@ export class WorkQueue {
   #enqueue(key: string, priority: Priority, readyAt: number): void {
     const seq = ++this.#seq;
     this.#ready.set(key, { priority, readyAt, seq });
-    if (priority !== 'low') {
-      this.#urgentReady++;
-      this.#urgentAt = readyAt;
-    }
+    if (priority !== 'low') this.#urgentReady++;
     this.#fifo(priority).push({ key, seq });
     this.#scheduleDispatch();
   }
@@ -456,7 +442,6 @@ export class WorkQueue {
   #raise(key: string, queued: ReadyEntry, priority: Priority): boolean {
     if (RANK[priority] <= RANK[queued.priority]) return false;
     if (queued.priority === 'low') this.#urgentReady++;
-    this.#urgentAt = this.#clock.now();
     queued.priority = priority;
     queued.seq = ++this.#seq;
     this.#fifo(priority).push({ key, seq: queued.seq });

@@ -46,8 +46,8 @@ interface PendingEvent {
  * writes on the API server alongside the Secret writes pods are waiting for. A queue that is
  * full drops new Events and says so in the log.
  *
- * With `holdWhile`, Events also wait while it says a burst of urgent work is on (first syncs,
- * a rotation): the writes pods wait for go first, and the Events follow once it is over. The
+ * With `holdWhile`, Events also wait while it says urgent work is queued (first syncs, a
+ * rotation): the writes pods wait for go first, and the Events follow once it is over. The
  * hold is bounded twice: at most half the queue is held, and an Event held for `maxHoldMs`
  * goes out anyway, so a cluster that never stops creating bindings still sees its Events, a
  * minute late at most. Each keeps the time it happened.
@@ -79,11 +79,11 @@ export class KubeEventRecorder implements EventRecorder {
     windowMs?: number;
     /** Event writes at once. Default 2. */
     maxInFlight?: number;
-    /** Events waiting to be written before new ones are dropped. Default 4,096; 32,768 with `holdWhile`. */
+    /** Events waiting to be written before new ones are dropped. Default 4,096; 16,384 with `holdWhile`. */
     maxPending?: number;
     /**
-     * Whether a burst of urgent work is on (the work queue's high and medium keys): Events are
-     * held meanwhile, until half of `maxPending` are waiting. Re-checked every 200 ms.
+     * Whether urgent work waits (the work queue's high and medium keys): Events are held
+     * meanwhile, until half of `maxPending` are waiting. Re-checked every 200 ms.
      */
     holdWhile?: () => boolean;
     /** How long an Event may be held. Default 60 s. */
@@ -97,9 +97,9 @@ export class KubeEventRecorder implements EventRecorder {
     this.windowMs = options.windowMs ?? 10 * 60_000;
     this.maxInFlight = options.maxInFlight ?? 2;
     this.holdWhile = options.holdWhile;
-    // Held Events are ~350 bytes each (the subject's strings are the cached binding's): a
-    // burst of 10,000 first syncs held whole costs ~3.5 MB.
-    this.maxPending = options.maxPending ?? (options.holdWhile ? 32_768 : 4096);
+    // Held Events are ~350 bytes each (the subject's strings are the cached binding's): the
+    // 8,192 that may be held cost ~3 MB.
+    this.maxPending = options.maxPending ?? (options.holdWhile ? 16_384 : 4096);
     this.maxHoldMs = options.maxHoldMs ?? 60_000;
   }
 

@@ -653,31 +653,4 @@ describe('WorkQueue: urgentLen (what Events hold back for)', () => {
     queue.shutDown();
     expect(queue.urgentLen()).toBe(0);
   });
-
-  test('lastUrgentAt: when a key last became ready at high or medium, through adds, raises and re-adds', async () => {
-    const { queue, clock } = setup();
-    expect(queue.lastUrgentAt()).toBe(-Infinity);
-    queue.add('l', 'low');
-    queue.addAfter('d', 5000, 'high');
-    expect(queue.lastUrgentAt()).toBe(-Infinity);
-    clock.advance(100);
-    queue.add('h', 'high');
-    expect(queue.lastUrgentAt()).toBe(clock.now());
-    const added = clock.now();
-    clock.advance(100);
-    queue.add('l2', 'low');
-    expect(queue.lastUrgentAt()).toBe(added);
-    clock.advance(100);
-    queue.promote('l', 'medium');
-    expect(queue.lastUrgentAt()).toBe(clock.now());
-    // Handed out and re-added while processing: ready again at high when done.
-    const item = await queue.get();
-    queue.add(item!.key, 'high');
-    clock.advance(100);
-    queue.done(item!.key);
-    expect(queue.lastUrgentAt()).toBe(clock.now());
-    // A delayed high key (added at 0 for 5 s) counts when it comes due, not when it was scheduled.
-    clock.advance(5000);
-    expect(queue.lastUrgentAt()).toBe(5000);
-  });
 });
