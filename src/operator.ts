@@ -125,8 +125,8 @@ export class Operator {
         logger,
         instance: config.instance,
         // First syncs and rotations first: their Events follow once the queue has caught up.
-        // (Not "until none came for a second": failing bindings retried at high priority keep
-        // coming, and their Warning Events would wait the whole minute of maxHoldMs.)
+        // (Not "until none came for a second": where new bindings or spec changes come once a
+        // second or more, every Event, Warnings included, would wait the minute of maxHoldMs.)
         holdWhile: () => this.manager.queue.urgentLen() > 0,
       }),
     );
