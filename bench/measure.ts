@@ -157,9 +157,27 @@ export function apiserverTraffic(kubeconfig: string): Record<string, number> {
   };
 }
 
+/** The figures of an {@link apiserverTraffic} reading whose key `keep` accepts. */
+export function trafficWhere(
+  traffic: Record<string, number>,
+  keep: (key: string) => boolean,
+): Record<string, number> {
+  return Object.fromEntries(Object.entries(traffic).filter(([key]) => keep(key)));
+}
+
+/** Whether an {@link apiserverTraffic} key is a write (`verb resource` with a write verb). */
+export function isWrite(key: string): boolean {
+  return writeVerbs.has(key.split(' ')[0]!);
+}
+
+/** Whether an {@link apiserverTraffic} key counts watch events or closed watchers, not requests. */
+export function isWatchFigure(key: string): boolean {
+  return /^(WATCH-EVENTS|TERMINATED-WATCHERS) /.test(key);
+}
+
 /** The writes of {@link apiserverTraffic}: `verb resource[/subresource]` for write verbs only. */
 export function writesOf(traffic: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(traffic).filter(([key]) => writeVerbs.has(key.split(' ')[0]!)));
+  return trafficWhere(traffic, isWrite);
 }
 
 /** Kubernetes writes by `verb resource[/subresource]` ({@link apiserverTraffic}). */

@@ -2,7 +2,7 @@
 // SVG plot of time-to-ready against N (operator and floor) over every stored result.
 import fs from 'node:fs';
 import path from 'node:path';
-import { writesOf } from './measure.ts';
+import { isWatchFigure, isWrite, total, trafficWhere } from './measure.ts';
 
 /** Everything one run measured (absent figures were not measured in that run). */
 export interface BenchResult {
@@ -93,17 +93,12 @@ const fmt = (v: number | null | undefined, digits = 2): string =>
 
 /** Requests of an `apiserverTraffic` delta that are neither writes nor watch events sent. */
 function reads(traffic: Record<string, number>): number {
-  const writes = writesOf(traffic);
-  return Object.entries(traffic)
-    .filter(([key]) => !(key in writes) && !/^(WATCH-EVENTS|TERMINATED-WATCHERS) /.test(key))
-    .reduce((sum, [, count]) => sum + count, 0);
+  return total(trafficWhere(traffic, (key) => !isWrite(key) && !isWatchFigure(key)));
 }
 
 /** Watch events an `apiserverTraffic` delta says the API server sent, all resources. */
 function watchEvents(traffic: Record<string, number>): number {
-  return Object.entries(traffic)
-    .filter(([key]) => key.startsWith('WATCH-EVENTS '))
-    .reduce((sum, [, count]) => sum + count, 0);
+  return total(trafficWhere(traffic, (key) => key.startsWith('WATCH-EVENTS ')));
 }
 
 /** The table of figures, with the goal each is held to. */

@@ -41,6 +41,7 @@ import {
   apiserverWrites,
   cpuByProcess,
   delta,
+  isWatchFigure,
   motoRequests,
   operatorProviderCalls,
   operatorTimings,
@@ -49,6 +50,7 @@ import {
   ProcSampler,
   readProc,
   total,
+  trafficWhere,
   writesOf,
 } from './measure.ts';
 import { progress, table, writePlot, writeResult, type BenchResult } from './report.ts';
@@ -627,9 +629,7 @@ async function deleteNamespaces(
  */
 async function waitForQuietApiServer(kubeconfig: string): Promise<void> {
   const busy = (traffic: Record<string, number>) =>
-    Object.entries(traffic)
-      .filter(([key]) => !/^(WATCH-EVENTS|TERMINATED-WATCHERS) |^GET $| leases$/.test(key))
-      .reduce((sum, [, count]) => sum + count, 0);
+    total(trafficWhere(traffic, (key) => !isWatchFigure(key) && !/^GET $| leases$/.test(key)));
   let last = busy(apiserverTraffic(kubeconfig));
   let quietSeconds = 0;
   for (const deadline = Date.now() + 600_000; quietSeconds < 3 && Date.now() < deadline;) {
