@@ -45,6 +45,8 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
   /** kube-apiserver reaches etcd through a TCP proxy of ours, so a test can slow it (setEtcdLatency). */
   etcdProxy?: boolean;
+  /** More kube-apiserver flags, after the defaults (the benchmark's feature gates). */
+  apiServerArgs?: string[];
 }
 
 /**
@@ -149,6 +151,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           '--enable-priority-and-fairness=false',
           '--endpoint-reconciler-type=none',
           '--v=1',
+          ...(options.apiServerArgs ?? []),
         ],
         logDir,
         dieWithParent,
