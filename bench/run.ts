@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     const http = new KubeHttp(await loadConnection(cp.kubeconfigPath));
     const sm = new SecretsManagerClient(awsClientConfig(moto.endpoint));
     let seeded = 0;
-    for (const n of ns) {
+    for (const [index, n] of ns.entries()) {
       const k = Math.max(1, Math.floor(n / Number(args['k-ratio'])));
       if (k > seeded) {
         await pool(k - seeded, 16, async (j) => {
@@ -170,6 +170,7 @@ async function main(): Promise<void> {
         nsCount,
         workers,
         createConcurrency,
+        last: index === ns.length - 1,
       });
       console.log(`\n== N=${n} ==\n${table(result)}`);
       log(`wrote ${writeResult(resultsDir, result)}`);
@@ -193,7 +194,15 @@ async function benchOne(
   sm: SecretsManagerClient,
   logDir: string,
   pids: Record<string, number>,
-  o: { n: number; k: number; nsCount: number; workers: number; createConcurrency: number },
+  o: {
+    n: number;
+    k: number;
+    nsCount: number;
+    workers: number;
+    createConcurrency: number;
+    /** The run's last N: nothing follows it on this control plane. */
+    last: boolean;
+  },
 ): Promise<BenchResult> {
   const { n, k, workers, createConcurrency } = o;
   const notes: string[] = [];
@@ -587,7 +596,10 @@ async function benchOne(
     const after = await runFloor(http, { ...floorOptions, namespaces: afterNs });
     const cpu = delta(cpuByProcess(pids), cpuBefore);
     log(`N=${n}: floor after the operator ${after.seconds.toFixed(2)} s`);
-    await deleteNamespaces(http, kubeconfig, afterNs, `N=${n}: deleting the second floor's namespaces`);
+    // Cleared for the next N only: after the last, the control plane stops (this deletion and
+    // the wait for a quiet API server took another 5 to 10 minutes).
+    if (!o.last)
+      await deleteNamespaces(http, kubeconfig, afterNs, `N=${n}: deleting the second floor's namespaces`);
     result.floorAfter = {
       seconds: after.seconds,
       cpu,
