@@ -95,12 +95,12 @@ function imageEnv(): Record<string, string> {
 }
 
 /**
- * kube-apiserver 1.34+ checks every watch cache against etcd each 5 to 7.5 minutes per resource
- * (DetectCacheInconsistency: a full list from etcd and a decode of every object, ~1 CPU-s per
- * 10,000 objects here), at moments neither the floor nor the operator chooses: profiled, one
- * took a fifth of the API server's CPU in a 2.6-s rotation window. Off in the bench, so each
- * phase measures its own work. Left out for an older kube-apiserver (KUBEBUILDER_ASSETS) that does
- * not know the gate.
+ * kube-apiserver 1.34+ checks every watch cache against etcd every 5 to 7.5 minutes per
+ * resource (DetectCacheInconsistency: a full list from etcd and a decode of every object, ~1
+ * CPU-s per 10,000 objects here), at moments neither the floor nor the operator chooses:
+ * profiled, one took a fifth of the API server's CPU in a 2.6-s rotation window. Off in the
+ * bench, so each phase measures its own work; not passed to an older kube-apiserver
+ * (KUBEBUILDER_ASSETS) that does not know the gate.
  */
 function quietApiServerArgs(binDir: string): string[] {
   const help = execFileSync(path.join(binDir, 'kube-apiserver'), ['--help'], { encoding: 'utf8' });
