@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { loadConnection } from '../src/kube/connection.ts';
 import { KubeHttp } from '../src/kube/http.ts';
-import { ensureControlPlaneBinaries, startControlPlane } from '../test/harness/control-plane.ts';
+import { startBenchControlPlane } from './control-plane.ts';
 import { awsClientConfig, startMoto } from '../test/harness/emulators.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { sleep, startProcess, waitUntil, type ManagedProcess } from '../test/harness/process.ts';
@@ -94,19 +94,6 @@ function imageEnv(): Record<string, string> {
   };
 }
 
-/**
- * kube-apiserver 1.34+ checks every watch cache against etcd every 5 to 7.5 minutes per
- * resource (DetectCacheInconsistency: a full list from etcd and a decode of every object, ~1
- * CPU-s per 10,000 objects here), at moments neither the floor nor the operator chooses:
- * profiled, one took a fifth of the API server's CPU in a 2.6-s rotation window. Off in the
- * bench, so each phase measures its own work; not passed to an older kube-apiserver
- * (KUBEBUILDER_ASSETS) that does not know the gate.
- */
-function quietApiServerArgs(binDir: string): string[] {
-  const help = execFileSync(path.join(binDir, 'kube-apiserver'), ['--help'], { encoding: 'utf8' });
-  return help.includes('DetectCacheInconsistency=') ? ['--feature-gates=DetectCacheInconsistency=false'] : [];
-}
-
 function seconds(duration: string): number {
   const m = /^(\d+)(s|m|h)$/.exec(duration);
   if (!m) throw new Error(`bad duration ${duration}`);
@@ -131,15 +118,8 @@ async function main(): Promise<void> {
       stdio: 'inherit',
     },
   );
-  const binDir = ensureControlPlaneBinaries(repoRoot);
   const [cp, moto] = await Promise.all([
-    startControlPlane({
-      binDir,
-      dir: path.join(workDir, 'control-plane'),
-      dieWithParent: true,
-      log,
-      apiServerArgs: quietApiServerArgs(binDir),
-    }),
+    startBenchControlPlane(repoRoot, path.join(workDir, 'control-plane'), log),
     startMoto(logDir),
   ]);
   motoEndpoint = moto.endpoint;
