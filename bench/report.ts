@@ -1,5 +1,7 @@
-// Output of the benchmark: a progress bar, the table of figures, the JSON result and an
-// SVG plot of time-to-ready against N (operator and floor) over every stored result.
+// Output of the benchmark: a progress bar, the table of figures, the JSON result, and plots of
+// time-to-ready against N (operator and floor) over every stored result: a PNG drawn by
+// matplotlib (bench/plot.py) and an SVG drawn here, which needs nothing installed.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isWatchFigure, isWrite, total, trafficWhere } from './measure.ts';
@@ -282,4 +284,21 @@ ${line((p) => p.readySeconds, '#d62728')}${line((p) => p.floor.seconds, '#1f77b4
   const file = path.join(dir, 'time-to-ready.svg');
   fs.writeFileSync(file, svg);
   return file;
+}
+
+/**
+ * Writes `<dir>/time-to-ready.png` with bench/plot.py, in the matplotlib venv that
+ * scripts/install-plotting.sh keeps in the cache (installed on first use). Returns its path,
+ * or throws if the venv cannot be had (no PyPI) or the plot fails: the caller keeps the SVG.
+ */
+export function writePng(dir: string): string {
+  const repoRoot = path.resolve(import.meta.dirname, '..');
+  const out = execFileSync('bash', [path.join(repoRoot, 'scripts', 'install-plotting.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const python = /^PLOT_PYTHON=(.+)$/m.exec(out)?.[1];
+  if (!python) throw new Error('scripts/install-plotting.sh named no python');
+  execFileSync(python, [path.join(repoRoot, 'bench', 'plot.py'), dir], { stdio: 'inherit' });
+  return path.join(dir, 'time-to-ready.png');
 }

@@ -53,7 +53,7 @@ import {
   trafficWhere,
   writesOf,
 } from './measure.ts';
-import { progress, table, writePlot, writeResult, type BenchResult } from './report.ts';
+import { progress, table, writePlot, writePng, writeResult, type BenchResult } from './report.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = path.join(repoRoot, 'bench', 'results');
@@ -155,6 +155,12 @@ async function main(): Promise<void> {
       console.log(`\n== N=${n} ==\n${table(result)}`);
       log(`wrote ${writeResult(resultsDir, result)}`);
       log(`wrote ${writePlot(resultsDir)}`);
+      try {
+        log(`wrote ${writePng(resultsDir)}`);
+      } catch (error) {
+        // The figures are in the JSON and the SVG already: a missing plotting library ends no run.
+        log(`no PNG plot: ${(error as Error).message}`);
+      }
     }
     sm.destroy();
   } finally {
