@@ -1,7 +1,8 @@
 // The write floor: the writes the operator must make for N bindings (create the binding,
 // server-side apply its Secret, patch its status), done by a bare client with the same
 // concurrency, in namespaces the operator does not watch. The Secret and the status are built
-// by the operator's own functions, so the floor writes the same bytes the operator writes.
+// by the operator's own functions and written by its own writer (KubeClient), so the floor
+// sends the requests the operator sends.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { API_VERSION, type SecretBinding } from '../src/api/types.ts';
 import { systemClock } from '../src/controller/clock.ts';
@@ -10,17 +11,9 @@ import { mergePatchOf, readyStatusOf } from '../src/controller/secret-binding.re
 import { DataHasher } from '../src/data/data-hash.ts';
 import { KubeEventRecorder } from '../src/kube/events.ts';
 import type { KubeHttp } from '../src/kube/http.ts';
+import { KubeClient } from '../src/kube/kube-client.ts';
 import { silentLogger } from '../src/observability/logger.ts';
-import {
-  createBinding,
-  group,
-  placement,
-  pool,
-  remoteIndex,
-  remoteKey,
-  remoteValue,
-  version,
-} from './kube.ts';
+import { createBinding, placement, pool, remoteIndex, remoteKey, remoteValue } from './kube.ts';
 
 /** Figures of one floor run. */
 export interface FloorResult {
@@ -70,6 +63,8 @@ export async function runFloor(
   const hasher = new DataHasher(randomBytes(32));
   // A version id per remote secret, shaped like the store's (a UUID).
   const versionIds = Array.from({ length: k }, () => randomUUID());
+  // The operator's own writer: its requests, byte for byte, and responses discarded unread.
+  const client = new KubeClient(http);
   const recorder = options.events
     ? new KubeEventRecorder({ http, clock: systemClock, logger: silentLogger(), instance: 'bench-floor' })
     : undefined;
@@ -88,13 +83,7 @@ export async function runFloor(
     const now = Date.now();
     const dataHash = hasher.hash(data);
     const issue = { issuedAt: now, expiresAt: now + TTL_MS, dataHash, sourceHash: dataHash };
-    await http.request('PATCH', `/api/v1/namespaces/${namespace}/secrets/${name}`, {
-      query: { fieldManager: 'mlsecrets', force: true },
-      contentType: 'application/apply-patch+yaml',
-      body: desiredSecret(binding, name, data, issue),
-      // As the operator's client does: the written object is not read.
-      discardResponse: true,
-    });
+    await client.applySecret(desiredSecret(binding, name, data, issue));
     const status = readyStatusOf(binding, {
       name,
       issue,
@@ -103,15 +92,7 @@ export async function runFloor(
       dataWritten: true,
       now,
     });
-    await http.request(
-      'PATCH',
-      `/apis/${group}/${version}/namespaces/${namespace}/secretbindings/${name}/status`,
-      {
-        contentType: 'application/merge-patch+json',
-        body: { status: mergePatchOf({}, status) },
-        discardResponse: true,
-      },
-    );
+    await client.patchStatus('SecretBinding', namespace, name, mergePatchOf({}, status));
     recorder?.emit(
       { apiVersion: API_VERSION, kind: 'SecretBinding', namespace, name, uid: binding.metadata.uid! },
       'Normal',

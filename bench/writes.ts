@@ -16,8 +16,9 @@ import { mergePatchOf, readyStatusOf } from '../src/controller/secret-binding.re
 import { DataHasher } from '../src/data/data-hash.ts';
 import { loadConnection } from '../src/kube/connection.ts';
 import { KubeHttp } from '../src/kube/http.ts';
+import { KubeClient } from '../src/kube/kube-client.ts';
 import { startBenchControlPlane } from './control-plane.ts';
-import { createBinding, group, placement, pool, remoteKey, version } from './kube.ts';
+import { createBinding, placement, pool, remoteKey } from './kube.ts';
 import { cpuByProcess, delta } from './measure.ts';
 
 const { values: args } = parseArgs({
@@ -63,15 +64,12 @@ async function main(): Promise<void> {
       const dataHash = hasher.hash(data);
       return { data, issue: { issuedAt: now, expiresAt: now + DAY_MS, dataHash, sourceHash: dataHash } };
     };
+    // The operator's own writer, as in the write floor.
+    const client = new KubeClient(http);
     const apply = async (i: number): Promise<void> => {
       const { name } = placement(i, [namespace]);
       const { data, issue } = issueOf(i);
-      await http.request('PATCH', `/api/v1/namespaces/${namespace}/secrets/${name}`, {
-        query: { fieldManager: 'mlsecrets', force: true },
-        contentType: 'application/apply-patch+yaml',
-        body: desiredSecret(bindings[i]!, name, data, issue),
-        discardResponse: true,
-      });
+      await client.applySecret(desiredSecret(bindings[i]!, name, data, issue));
     };
     const patchStatus = async (i: number): Promise<void> => {
       const { name } = placement(i, [namespace]);
@@ -83,15 +81,7 @@ async function main(): Promise<void> {
         dataWritten: true,
         now: Date.now(),
       });
-      await http.request(
-        'PATCH',
-        `/apis/${group}/${version}/namespaces/${namespace}/secretbindings/${name}/status`,
-        {
-          contentType: 'application/merge-patch+json',
-          body: { status: mergePatchOf({}, status) },
-          discardResponse: true,
-        },
-      );
+      await client.patchStatus('SecretBinding', namespace, name, mergePatchOf({}, status));
     };
     const rows: string[] = [];
     const phase = async (label: string, write: (i: number) => Promise<void>): Promise<void> => {
