@@ -42,7 +42,10 @@ async function main(): Promise<void> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-bench-writes-'));
   const cp = await startBenchControlPlane(repoRoot, path.join(workDir, 'control-plane'), log);
   try {
-    execFileSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, 'apply', '-f', path.join(repoRoot, 'crds')]);
+    const crds = path.join(repoRoot, 'crds');
+    const kubectl = (...a: string[]) => execFileSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...a]);
+    kubectl('apply', '-f', crds);
+    kubectl('wait', '--for=condition=Established', '--timeout=60s', '-f', crds);
     const http = new KubeHttp(await loadConnection(cp.kubeconfigPath));
     const namespace = 'writes';
     await http.request('POST', '/api/v1/namespaces', {
@@ -50,7 +53,14 @@ async function main(): Promise<void> {
     });
     const bindings: SecretBinding[] = [];
     await pool(n, 16, async (i) => {
-      bindings[i] = await createBinding(http, i, [namespace], Math.max(1, n / 10), 'store', '60s');
+      bindings[i] = await createBinding(
+        http,
+        i,
+        [namespace],
+        Math.max(1, Math.floor(n / 10)),
+        'store',
+        '60s',
+      );
     });
     // kube-controller-manager's start-up work (first lists, default objects) settles first.
     await sleep(10_000);
@@ -109,6 +119,7 @@ async function main(): Promise<void> {
     console.log(`\nN=${n}, ${concurrency} in flight, CPU per write:\n${rows.join('\n')}`);
   } finally {
     await cp.stop();
+    fs.rmSync(workDir, { recursive: true, force: true });
   }
 }
 

@@ -174,6 +174,21 @@ test('a Secret edited or deleted by hand is restored within seconds, with DriftC
     (d) => JSON.stringify(d) === JSON.stringify(before),
     { timeoutMs: 3_000, what: 'edit undone' },
   );
+  // Undoing that edit takes two writes (the apply, then the removal of the added key), and the
+  // apply's watch event starts one more reconcile. A deletion before that reconcile has run is
+  // undone by it, and its Event names the edit it saw, not the deletion (CI saw this once,
+  // under load): delete only once the Secret has held still for a second.
+  let version: string | undefined;
+  let since = Date.now();
+  await eventually(
+    async () =>
+      (await c.core.readNamespacedSecret({ namespace: team, name: 'finetune' })).metadata?.resourceVersion,
+    (rv) => {
+      if (rv !== version) [version, since] = [rv, Date.now()];
+      return Date.now() - since >= 1_000;
+    },
+    { timeoutMs: 5_000, what: 'the restored Secret unchanged for a second' },
+  );
   kubectl('delete', 'secret', 'finetune', '-n', team);
   await eventually(
     () => secretData(c, team, 'finetune'),
