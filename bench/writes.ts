@@ -17,6 +17,7 @@ import { DataHasher } from '../src/data/data-hash.ts';
 import { loadConnection } from '../src/kube/connection.ts';
 import { KubeHttp } from '../src/kube/http.ts';
 import { KubeClient } from '../src/kube/kube-client.ts';
+import { sleep } from '../test/harness/process.ts';
 import { startBenchControlPlane } from './control-plane.ts';
 import { createBinding, placement, pool, remoteKey } from './kube.ts';
 import { cpuByProcess, delta } from './measure.ts';
@@ -32,7 +33,6 @@ const { values: args } = parseArgs({
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const log = (line: string): void => void process.stderr.write(`[bench:writes] ${line}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const DAY_MS = 24 * 3600_000;
 
 async function main(): Promise<void> {
