@@ -28,7 +28,7 @@ import {
   isReady,
   placement,
   pool,
-  readyBindings,
+  untilAllReady,
   watchReady,
   remoteIndex,
   remoteKey,
@@ -70,6 +70,7 @@ const { values: args } = parseArgs({
     'skip-refresh': { type: 'boolean', default: false },
     'floor-events': { type: 'boolean', default: false },
     'skip-floor-after': { type: 'boolean', default: false },
+    'unobserved-floor': { type: 'boolean', default: false },
   },
 });
 
@@ -237,20 +238,33 @@ async function benchOne(
   log(`N=${n}: write floor`);
   const floorTrafficBefore = apiserverTraffic(kubeconfig);
   const floorCpuBefore = cpuByProcess(pids);
-  // Every floor writes the same N bindings at the operator's concurrency.
-  const floorOptions = { n, k, store, refresh, createConcurrency, workers };
+  // Every floor writes the same N bindings at the operator's concurrency, and (unless
+  // --unobserved-floor) is timed by the watch that times the operator.
+  const floorOptions = {
+    n,
+    k,
+    store,
+    refresh,
+    createConcurrency,
+    workers,
+    observe: !args['unobserved-floor'],
+  };
   const floor = await runFloor(http, { ...floorOptions, namespaces: floorNs });
   const floorTraffic = delta(apiserverTraffic(kubeconfig), floorTrafficBefore);
   const floorWrites = writesOf(floorTraffic);
   const floorCpu = delta(cpuByProcess(pids), floorCpuBefore);
-  log(`N=${n}: floor ${floor.seconds.toFixed(2)} s, API server traffic ${JSON.stringify(floorTraffic)}`);
+  log(
+    `N=${n}: floor ${floor.seconds.toFixed(2)} s (writes answered at ${floor.writesSeconds.toFixed(2)} s), API server traffic ${JSON.stringify(floorTraffic)}`,
+  );
   // The same with the Synced Event of every issue (--floor-events): what this design must write.
-  let eventFloor: { seconds: number; eventsWrittenSeconds?: number; cpu: Record<string, number> } | undefined;
+  let eventFloor:
+    | { seconds: number; writesSeconds: number; eventsWrittenSeconds?: number; cpu: Record<string, number> }
+    | undefined;
   if (args['floor-events']) {
     log(`N=${n}: write floor with Events`);
     const cpuBefore = cpuByProcess(pids);
     let cpuAtLastPatch: Record<string, number> = {};
-    const { seconds, eventsWrittenSeconds } = await runFloor(http, {
+    const { seconds, writesSeconds, eventsWrittenSeconds } = await runFloor(http, {
       ...floorOptions,
       namespaces: eventFloorNs,
       events: true,
@@ -258,7 +272,7 @@ async function benchOne(
     });
     // Time and CPU to the last status patch, as the operator's stop when its last binding is
     // Ready: Events still queued then count on neither side.
-    eventFloor = { seconds, eventsWrittenSeconds, cpu: delta(cpuAtLastPatch, cpuBefore) };
+    eventFloor = { seconds, writesSeconds, eventsWrittenSeconds, cpu: delta(cpuAtLastPatch, cpuBefore) };
     log(
       `N=${n}: floor with Events ${seconds.toFixed(2)} s (last Event written at ${eventsWrittenSeconds?.toFixed(2)} s)`,
     );
@@ -324,36 +338,25 @@ async function benchOne(
       await createBinding(http, i, benchNs, k, store, refresh);
       createdCount++;
     });
-    let ready = 0;
     const deadline = Date.now() + Number(args['ready-timeout']) * 1000;
     let readySeconds = NaN;
     let eventsWrittenByReady: number | undefined;
     let syncTraffic: Record<string, number> = {};
-    for (;;) {
-      // From the watches; a full list only to confirm the end, or if a watch failed.
-      const seenAt = performance.now();
-      ready = tracker.failed() ? (await readyBindings(http, benchNs)).size : tracker.ready.size;
-      if (ready >= n && !tracker.failed()) ready = (await readyBindings(http, benchNs)).size;
-      progress(`N=${n} ready (created ${createdCount})`, ready, n);
-      if (ready >= n) {
-        // When the watches saw the last one, not after the confirming list.
-        readySeconds = (seenAt - started) / 1000;
-        syncCpu = delta(
-          { ...cpuByProcess(pids), operator: readProc(operator.pid).cpuSeconds },
-          syncCpuBefore,
-        );
-        // What the API server served during the sync, and how many Events went out meanwhile
-        // (the operator holds them through a burst).
-        syncTraffic = delta(apiserverTraffic(kubeconfig), trafficBefore);
-        eventsWrittenByReady = syncTraffic['POST events'] ?? 0;
-        break;
-      }
-      if (Date.now() > deadline) {
-        process.stderr.write('\n');
-        notes.push(`timed out with ${ready}/${n} Ready`);
-        break;
-      }
-      await sleep(tracker.failed() && n >= 5000 ? 1000 : 100);
+    // From the watches; a full list only to confirm the end, or if a watch failed.
+    const { seenAt, ready } = await untilAllReady(http, tracker, benchNs, n, deadline, (seen) =>
+      progress(`N=${n} ready (created ${createdCount})`, seen, n),
+    );
+    if (seenAt !== undefined) {
+      // When the watches saw the last one, not after the confirming list.
+      readySeconds = (seenAt - started) / 1000;
+      syncCpu = delta({ ...cpuByProcess(pids), operator: readProc(operator.pid).cpuSeconds }, syncCpuBefore);
+      // What the API server served during the sync, and how many Events went out meanwhile
+      // (the operator holds them through a burst).
+      syncTraffic = delta(apiserverTraffic(kubeconfig), trafficBefore);
+      eventsWrittenByReady = syncTraffic['POST events'] ?? 0;
+    } else {
+      process.stderr.write('\n');
+      notes.push(`timed out with ${ready}/${n} Ready`);
     }
     await tracker.stop();
     await creating;
@@ -588,6 +591,7 @@ async function benchOne(
       await deleteNamespaces(http, kubeconfig, afterNs, `N=${n}: deleting the second floor's namespaces`);
     result.floorAfter = {
       seconds: after.seconds,
+      writesSeconds: after.writesSeconds,
       cpu,
       ratio: result.readySeconds / after.seconds,
       ratioToMean: result.readySeconds / ((result.floor.seconds + after.seconds) / 2),
