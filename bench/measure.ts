@@ -7,6 +7,9 @@ import fs from 'node:fs';
 export interface ProcFigures {
   peakRssMiB: number;
   rssMiB: number;
+  /** The resident set's anonymous part (heap, malloc, buffers) and file-backed part (code). */
+  rssAnonMiB: number;
+  rssFileMiB: number;
   cpuSeconds: number;
 }
 
@@ -25,6 +28,8 @@ export function readProc(pid: number): ProcFigures {
   return {
     peakRssMiB: kib('VmHWM') / 1024,
     rssMiB: kib('VmRSS') / 1024,
+    rssAnonMiB: kib('RssAnon') / 1024,
+    rssFileMiB: kib('RssFile') / 1024,
     cpuSeconds: (utime + stime) / clockTicks,
   };
 }
@@ -211,6 +216,14 @@ export function motoRequests(logFile: string): number {
 export class ProcSampler {
   private timer: NodeJS.Timeout | undefined;
   peakRssMiB = 0;
+  /** The phase the caller is in, recorded with the peak. */
+  phase = '';
+  /**
+   * The sample with the highest RSS: its anonymous and file-backed parts, seconds since
+   * `start`, and the phase. Read from outside the process, so a spike seen without a
+   * profiler loaded still says which phase made it and whether it is memory or mapped code.
+   */
+  peak?: { rssMiB: number; anonMiB: number; fileMiB: number; atSeconds: number; phase: string };
 
   private readonly pid: number;
 
@@ -219,9 +232,20 @@ export class ProcSampler {
   }
 
   start(intervalMs = 200): void {
+    const started = performance.now();
     this.timer = setInterval(() => {
       try {
-        this.peakRssMiB = Math.max(this.peakRssMiB, readProc(this.pid).rssMiB);
+        const figures = readProc(this.pid);
+        if (figures.rssMiB > this.peakRssMiB) {
+          this.peakRssMiB = figures.rssMiB;
+          this.peak = {
+            rssMiB: figures.rssMiB,
+            anonMiB: figures.rssAnonMiB,
+            fileMiB: figures.rssFileMiB,
+            atSeconds: (performance.now() - started) / 1000,
+            phase: this.phase,
+          };
+        }
       } catch {
         // The process is gone.
       }

@@ -96,6 +96,11 @@ export interface BenchResult {
   peakRssMiB: number;
   /** The operator's VmHWM when each phase ended (MiB): which phase set the peak. */
   peakRssAfter?: { initialSync: number; steadyRefresh?: number; rotation?: number };
+  /**
+   * The highest RSS the bench's 200 ms sampler saw: its anonymous and file-backed parts, when
+   * (seconds after the operator started) and in which phase (from the sixth session on).
+   */
+  peakRssSample?: { rssMiB: number; anonMiB: number; fileMiB: number; atSeconds: number; phase: string };
   notes: string[];
 }
 
@@ -206,6 +211,15 @@ export function table(r: BenchResult): string {
         .join(' / '),
       '',
     ],
+    ...(r.peakRssSample
+      ? ([
+          [
+            '  highest RSS sampled',
+            `${fmt(r.peakRssSample.rssMiB, 1)} (anonymous ${fmt(r.peakRssSample.anonMiB, 1)}, file ${fmt(r.peakRssSample.fileMiB, 1)}) at ${fmt(r.peakRssSample.atSeconds, 1)} s, ${r.peakRssSample.phase}`,
+            '',
+          ],
+        ] as [string, string, string][])
+      : []),
     ['CPU seconds (initial sync)', fmt(r.operator.cpuSeconds), ''],
   ];
   const line = (cpu: Record<string, number>): string =>

@@ -315,6 +315,7 @@ async function benchOne(
   });
   const sampler = new ProcSampler(operator.pid);
   let result: BenchResult;
+  sampler.phase = 'start-up';
   sampler.start();
   try {
     await waitUntil('operator ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, {
@@ -330,6 +331,7 @@ async function benchOne(
     const syncCpuBefore = { ...cpuByProcess(pids), operator: cpuStart };
 
     log(`N=${n}: creating ${n} bindings`);
+    sampler.phase = 'initial sync';
     const tracker = await watchReady(http, benchNs);
     let syncCpu: Record<string, number> = {};
     const started = performance.now();
@@ -418,6 +420,8 @@ async function benchOne(
       notes,
     };
     notes.push(`floor writes seen by kube-apiserver: ${JSON.stringify(floorWrites)}`);
+    // Phases as peakRssAfter splits them.
+    sampler.phase = 'steady refresh';
 
     if (!args['skip-refresh'] && ready >= n) {
       // Steady state: exactly one full refresh with nothing changed. Bindings refresh on
@@ -467,6 +471,7 @@ async function benchOne(
         seconds: windowMs / 1000,
       };
       result.peakRssAfter!.steadyRefresh = readProc(operator.pid).peakRssMiB;
+      sampler.phase = 'rotation';
 
       // Rotation of remote secret 0 and first sync of 20 new bindings, in the next refresh.
       const affected = Array.from({ length: n }, (_, i) => i).filter((i) => remoteIndex(i, k) === 0);
@@ -549,6 +554,7 @@ async function benchOne(
         cpu: rotationCpu,
       };
       result.peakRssAfter!.rotation = readProc(operator.pid).peakRssMiB;
+      sampler.phase = 'end';
       const fsDeadline = Date.now() + 60_000;
       while (firstSyncStarted && firstSync.length < 20 && Date.now() < fsDeadline) await sleep(200);
       const timings = delta(await operatorTimings(metricsUrl), timings0);
@@ -568,6 +574,7 @@ async function benchOne(
     }
     result.operator.peakRssMiB = readProc(operator.pid).peakRssMiB;
     result.peakRssMiB = Math.max(result.operator.peakRssMiB, sampler.peakRssMiB);
+    result.peakRssSample = sampler.peak;
     if (result.providerCalls.operatorTotal !== result.providerCalls.moto) {
       notes.push('operator counters and moto request log disagree on provider calls');
     }
