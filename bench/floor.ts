@@ -92,7 +92,11 @@ export async function runFloor(
     : undefined;
   const tracker = options.observe ? await watchReady(http, namespaces) : undefined;
   const started = performance.now();
-  const seen = tracker && untilAllReady(http, tracker, namespaces, n, Date.now() + 1800_000);
+  // Ends the watch's wait if the writes fail, so a failed floor does not wait out the deadline.
+  const writesFailed = new AbortController();
+  const seen =
+    tracker &&
+    untilAllReady(http, tracker, namespaces, n, Date.now() + 1800_000, undefined, writesFailed.signal);
   const queue: { i: number; binding: SecretBinding }[] = [];
   let wake: (() => void) | undefined;
   const creating = pool(n, options.createConcurrency, async (i) => {
@@ -139,8 +143,15 @@ export async function runFloor(
       await write(next);
     }
   });
-  await creating;
-  await Promise.all(writers);
+  try {
+    await creating;
+    await Promise.all(writers);
+  } catch (error) {
+    writesFailed.abort();
+    await seen;
+    await tracker?.stop();
+    throw error;
+  }
   const writesSeconds = (performance.now() - started) / 1000;
   let seconds = writesSeconds;
   if (seen) {

@@ -253,7 +253,7 @@ function followWatches(
  * Checks `tracker` every 100 ms (a list instead, once a second, if one of its watches failed)
  * until `n` bindings of `namespaces` are Ready, one list confirming the end. Resolves the
  * moment (performance.now()) of the check that saw the last one, not of the confirming list,
- * and how many were Ready; `seenAt` is undefined if `deadline` (epoch ms) came first.
+ * and how many were Ready; `seenAt` is undefined if `deadline` (epoch ms) or `signal` came first.
  */
 export async function untilAllReady(
   http: KubeHttp,
@@ -262,6 +262,7 @@ export async function untilAllReady(
   n: number,
   deadline: number,
   onCheck: (ready: number) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<{ seenAt?: number; ready: number }> {
   for (;;) {
     const seenAt = performance.now();
@@ -269,7 +270,7 @@ export async function untilAllReady(
     if (ready >= n && !tracker.failed()) ready = (await readyBindings(http, namespaces)).size;
     onCheck(ready);
     if (ready >= n) return { seenAt, ready };
-    if (Date.now() > deadline) return { ready };
+    if (Date.now() > deadline || signal?.aborted) return { ready };
     await new Promise((resolve) => setTimeout(resolve, tracker.failed() && n >= 5000 ? 1000 : 100));
   }
 }

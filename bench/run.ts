@@ -270,8 +270,8 @@ async function benchOne(
       events: true,
       onStatusPatchesDone: () => (cpuAtLastPatch = cpuByProcess(pids)),
     });
-    // Time and CPU to the last status patch, as the operator's stop when its last binding is
-    // Ready: Events still queued then count on neither side.
+    // Time and CPU to the moment the floor's time is taken (its last binding seen Ready), as the
+    // operator's stop when its last binding is Ready: Events still queued count on neither side.
     eventFloor = { seconds, writesSeconds, eventsWrittenSeconds, cpu: delta(cpuAtLastPatch, cpuBefore) };
     log(
       `N=${n}: floor with Events ${seconds.toFixed(2)} s (last Event written at ${eventsWrittenSeconds?.toFixed(2)} s)`,
