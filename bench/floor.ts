@@ -96,7 +96,10 @@ export async function runFloor(
   const writesFailed = new AbortController();
   const seen =
     tracker &&
-    untilAllReady(http, tracker, namespaces, n, Date.now() + 1800_000, undefined, writesFailed.signal);
+    untilAllReady(http, tracker, namespaces, n, {
+      deadline: Date.now() + 1800_000,
+      signal: writesFailed.signal,
+    });
   const queue: { i: number; binding: SecretBinding }[] = [];
   let wake: (() => void) | undefined;
   const creating = pool(n, options.createConcurrency, async (i) => {
@@ -143,23 +146,23 @@ export async function runFloor(
       await write(next);
     }
   });
+  let writesSeconds = NaN;
+  let seenAt: number | undefined;
   try {
     await creating;
     await Promise.all(writers);
+    writesSeconds = (performance.now() - started) / 1000;
   } catch (error) {
     writesFailed.abort();
-    await seen;
-    await tracker?.stop();
     throw error;
+  } finally {
+    seenAt = (await seen)?.seenAt;
+    await tracker?.stop();
   }
-  const writesSeconds = (performance.now() - started) / 1000;
-  let seconds = writesSeconds;
-  if (seen) {
-    const { seenAt } = await seen;
-    await tracker.stop();
-    if (seenAt === undefined) throw new Error("the floor's bindings were not all seen Ready in 30 minutes");
-    seconds = (seenAt - started) / 1000;
+  if (tracker && seenAt === undefined) {
+    throw new Error("the floor's bindings were not all seen Ready in 30 minutes");
   }
+  const seconds = seenAt === undefined ? writesSeconds : (seenAt - started) / 1000;
   options.onStatusPatchesDone?.();
   await recorder?.idle();
   return {

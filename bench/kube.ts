@@ -260,15 +260,17 @@ export async function untilAllReady(
   tracker: { ready: Set<string>; failed: () => boolean },
   namespaces: string[],
   n: number,
-  deadline: number,
-  onCheck: (ready: number) => void = () => {},
-  signal?: AbortSignal,
+  {
+    deadline,
+    onCheck,
+    signal,
+  }: { deadline: number; onCheck?: (ready: number) => void; signal?: AbortSignal },
 ): Promise<{ seenAt?: number; ready: number }> {
   for (;;) {
     const seenAt = performance.now();
     let ready = tracker.failed() ? (await readyBindings(http, namespaces)).size : tracker.ready.size;
     if (ready >= n && !tracker.failed()) ready = (await readyBindings(http, namespaces)).size;
-    onCheck(ready);
+    onCheck?.(ready);
     if (ready >= n) return { seenAt, ready };
     if (Date.now() > deadline || signal?.aborted) return { ready };
     await new Promise((resolve) => setTimeout(resolve, tracker.failed() && n >= 5000 ? 1000 : 100));

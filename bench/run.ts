@@ -345,9 +345,10 @@ async function benchOne(
     let eventsWrittenByReady: number | undefined;
     let syncTraffic: Record<string, number> = {};
     // From the watches; a full list only to confirm the end, or if a watch failed.
-    const { seenAt, ready } = await untilAllReady(http, tracker, benchNs, n, deadline, (seen) =>
-      progress(`N=${n} ready (created ${createdCount})`, seen, n),
-    );
+    const { seenAt, ready } = await untilAllReady(http, tracker, benchNs, n, {
+      deadline,
+      onCheck: (seen) => progress(`N=${n} ready (created ${createdCount})`, seen, n),
+    });
     if (seenAt !== undefined) {
       // When the watches saw the last one, not after the confirming list.
       readySeconds = (seenAt - started) / 1000;
