@@ -133,10 +133,11 @@ type WriteCause =
 export class SecretBindingReconciler {
   private readonly deps: SecretBindingReconcilerDeps;
   /**
-   * The refresh epoch and generation each binding last synced (memory only: after a restart
-   * every binding re-reads once, and writes nothing when nothing changed).
+   * The refresh epoch and generation each binding last synced, and the nextRotationAt that sync
+   * recorded (memory only: after a restart every binding re-reads once, and writes nothing when
+   * nothing changed).
    */
-  private readonly synced = new Map<string, { epoch: number; generation?: number }>();
+  private readonly synced = new Map<string, SyncedMemory>();
   /**
    * The issue of the last Secret each binding wrote (memory only, so nobody can forge it). A
    * Secret that carries exactly it is ours even when the status or the cache does not show it
@@ -226,9 +227,8 @@ export class SecretBindingReconciler {
     const ttlChanged =
       previousIssue !== undefined &&
       Math.abs(previousIssue.expiresAt - previousIssue.issuedAt - expectedLifetime) > 120_000;
-    const rotationAt = parseTime(binding.status?.nextRotationAt);
-    const rotationDue =
-      lifetime.rotationSchedule !== undefined && rotationAt !== undefined && now >= rotationAt;
+    const rotationAt = scheduledRotation(binding, lifetime, memory);
+    const rotationDue = rotationAt !== undefined && now >= rotationAt;
     if (existing && previousIssue && !refreshDue && !renewalDue && !rotationDue && !ttlChanged) {
       // Nothing is due: only drift (checked without the values, by hash) would need a write.
       const drift = driftOf(existing, desiredSecret(binding, name, {}, previousIssue), this.deps.hasher);
@@ -238,7 +238,7 @@ export class SecretBindingReconciler {
         if (projectedPods !== undefined && projectedPods !== status.projectedPods) {
           await this.writeStatus(binding, { ...status, projectedPods });
         }
-        return { requeueAfterMs: this.nextDue(binding, lifetime, previousIssue, now) - now };
+        return { requeueAfterMs: this.nextDue(lifetime, previousIssue, now, rotationAt) - now };
       }
     }
 
@@ -330,9 +330,9 @@ export class SecretBindingReconciler {
       event: cause.event ? { reason: cause.event, message: cause.message } : undefined,
       drift,
       specChanged: (memory?.generation ?? binding.status?.observedGeneration) !== generation,
-      synced: { epoch, generation },
+      synced: { epoch, generation, nextRotationAt: parseTime(status.nextRotationAt) },
     });
-    const requeueAfterMs = this.nextDue(binding, lifetime, issue, now, status.nextRotationAt) - now;
+    const requeueAfterMs = this.nextDue(lifetime, issue, now, parseTime(status.nextRotationAt)) - now;
     if (options.deferBookkeeping && rewrite && existing && isReady(binding))
       return { requeueAfterMs, followUp: bookkeeping };
     await bookkeeping();
@@ -351,7 +351,7 @@ export class SecretBindingReconciler {
       event?: { reason: string; message: string };
       drift?: string;
       specChanged: boolean;
-      synced: { epoch: number; generation?: number };
+      synced: SyncedMemory;
     },
   ): () => Promise<void> {
     return async () => {
@@ -697,18 +697,12 @@ export class SecretBindingReconciler {
     return wait === undefined ? {} : { requeueAfterMs: wait };
   }
 
-  private nextDue(
-    binding: SecretBinding,
-    lifetime: EffectiveLifetime,
-    issue: Issue,
-    now: number,
-    rotation?: string,
-  ): number {
+  private nextDue(lifetime: EffectiveLifetime, issue: Issue, now: number, rotationAt?: number): number {
     return (
       nextDueAt([
         nextRefreshAt(now, lifetime.refreshMs),
         Math.max(now + 1000, renewalOf(issue)),
-        parseTime(rotation ?? binding.status?.nextRotationAt),
+        rotationAt,
       ]) ?? now + lifetime.refreshMs
     );
   }
@@ -799,6 +793,34 @@ function renewalOf(issue: Issue): number {
 
 function decodeData(data: Record<string, string> | undefined): Record<string, Buffer> {
   return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+}
+
+/** What the reconciler remembers of a binding's last completed sync. */
+interface SyncedMemory {
+  epoch: number;
+  generation?: number;
+  /** The nextRotationAt that sync wrote to the status. */
+  nextRotationAt?: number;
+}
+
+/**
+ * When the binding's next scheduled rotation is due (undefined: no schedule): the status's
+ * nextRotationAt, or the one our last sync of this generation wrote there if that is later.
+ * The binding cache may not have delivered our status patch yet, and a status-only update
+ * queues no reconcile: read from the cache alone, a rotation that fell due a few ms after the
+ * sync found no time recorded and waited for the renewal, hours later. Another replica's
+ * later write (a shard handed back) wins over our older memory.
+ */
+function scheduledRotation(
+  binding: SecretBinding,
+  lifetime: EffectiveLifetime,
+  memory: SyncedMemory | undefined,
+): number | undefined {
+  if (lifetime.rotationSchedule === undefined) return undefined;
+  const recorded = parseTime(binding.status?.nextRotationAt);
+  const remembered = memory?.generation === binding.metadata.generation ? memory?.nextRotationAt : undefined;
+  if (recorded === undefined || remembered === undefined) return recorded ?? remembered;
+  return Math.max(recorded, remembered);
 }
 
 /** Whether `secret`'s annotations record exactly `issue` (times to the second, as written). */

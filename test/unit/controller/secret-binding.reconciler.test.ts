@@ -1288,6 +1288,39 @@ describe('SecretBindingReconciler: renewal and rotation', () => {
     expect(h.events.at(-1)!.reason).toBe('Rotated');
   });
 
+  // Bug (the governance-audit integration test, once in CI): the first sync wrote nextRotationAt
+  // a few ms before it fell due; the binding cache had not delivered that status patch when the
+  // requeue fired, so the reconcile saw no rotation scheduled, found nothing due and requeued
+  // for the renewal, 16 hours later. A status-only update queues no reconcile: the rotation was
+  // lost, not late.
+  test('a binding cache behind our status patch: the scheduled rotation still happens on time', async () => {
+    const spec = baseSpec();
+    spec.lifetime = { ttl: '24h', refreshInterval: '24h', rotationSchedule: '0 3 * * *' };
+    const h = setup({ spec });
+    const first = await h.reconcile();
+    expect(first).toEqual({ requeueAfterMs: Date.parse('2025-01-01T03:00:00Z') - START });
+    delete h.binding().status; // the informer has not delivered the first sync's status patch
+    h.clock.advance(first.requeueAfterMs!);
+    const second = await h.reconcile();
+    expect(h.events.map((e) => e.reason)).toEqual(['Synced', 'Rotated']);
+    expect(h.binding().status?.nextRotationAt).toBe('2025-01-02T03:00:00Z');
+    // Next due: the renewal at 2/3 of the new issue's ttl.
+    expect(second).toEqual({ requeueAfterMs: 16 * HOUR });
+  });
+
+  test('a binding cache behind our status patch: nothing due before the rotation, requeued for it', async () => {
+    const spec = baseSpec();
+    spec.lifetime = { ttl: '24h', refreshInterval: '24h', rotationSchedule: '0 3 * * *' };
+    const h = setup({ spec });
+    await h.reconcile();
+    delete h.binding().status;
+    h.clock.advance(HOUR); // 01:01: nothing due yet
+    const before = h.writes();
+    const requeue = await h.reconcile();
+    expect(h.writes()).toEqual(before);
+    expect(requeue).toEqual({ requeueAfterMs: Date.parse('2025-01-01T03:00:00Z') - h.clock.now() });
+  });
+
   // Bug: the status is merge-patched, and a field that is dropped (undefined) is simply absent
   // from the patch, so the server keeps the old nextRotationAt; every later refresh then sees a
   // status that differs from the one it computes and patches it again, each epoch, forever.
