@@ -4,14 +4,17 @@
 // by the operator's own functions and written by its own writer (KubeClient), so the floor
 // sends the requests the operator sends.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../src/api/labels.ts';
 import { API_VERSION, type SecretBinding } from '../src/api/types.ts';
 import { systemClock } from '../src/controller/clock.ts';
 import { desiredSecret, formatTime } from '../src/controller/managed-secret.ts';
 import { mergePatchOf, readyStatusOf } from '../src/controller/secret-binding.reconciler.ts';
+import { nameOnly } from '../src/controller/manager.ts';
 import { DataHasher } from '../src/data/data-hash.ts';
 import { KubeEventRecorder } from '../src/kube/events.ts';
 import type { KubeHttp } from '../src/kube/http.ts';
-import { KubeClient } from '../src/kube/kube-client.ts';
+import { Informer, type KubeObject } from '../src/kube/informer.ts';
+import { collectionPath, KubeClient } from '../src/kube/kube-client.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import {
   createBinding,
@@ -77,6 +80,12 @@ export async function runFloor(
      * cost to the API server and the bench, on both sides of the ratio.
      */
     observe?: boolean;
+    /**
+     * Also run, in this process, the operator's informers of the floor's namespaces that see
+     * its writes (bindings, managed Secrets, the names of other Secrets; `operatorInformers`):
+     * the watches any informer-based controller keeps, which the issue's floor leaves out.
+     */
+    watches?: boolean;
     /** Called when the floor's time is taken, before waiting for queued Events. */
     onStatusPatchesDone?: () => void;
   },
@@ -90,6 +99,9 @@ export async function runFloor(
   const recorder = options.events
     ? new KubeEventRecorder({ http, clock: systemClock, logger: silentLogger(), instance: 'bench-floor' })
     : undefined;
+  // Listed and watching before the first create, as the operator's are.
+  const informers = options.watches ? operatorInformers(http, namespaces) : [];
+  await Promise.all(informers.map((informer) => informer.start()));
   const tracker = options.observe ? await watchReady(http, namespaces) : undefined;
   const started = performance.now();
   // Ends the watch's wait if the writes fail, so a failed floor does not wait out the deadline.
@@ -158,6 +170,7 @@ export async function runFloor(
   } finally {
     seenAt = (await seen)?.seenAt;
     await tracker?.stop();
+    await Promise.all(informers.map((informer) => informer.stop()));
   }
   if (tracker && seenAt === undefined) {
     throw new Error("the floor's bindings were not all seen Ready in 30 minutes");
@@ -174,4 +187,34 @@ export async function runFloor(
     statusPatches: n,
     ...(recorder ? { events: n, eventsWrittenSeconds: (performance.now() - started) / 1000 } : {}),
   };
+}
+
+/**
+ * The operator's informers of `namespaces` that its writes reach, built as the manager builds
+ * them (same paths, selectors and transforms): its bindings (ADDED, then the status patch),
+ * its managed Secrets (ADDED) and the names of other Secrets (filtered out by label).
+ */
+function operatorInformers(http: KubeHttp, namespaces: string[]): Informer<KubeObject>[] {
+  const common = { http, clock: systemClock, logger: silentLogger() };
+  return namespaces.flatMap((ns) => [
+    new Informer<KubeObject>({
+      ...common,
+      name: `secretbindings@${ns}`,
+      path: collectionPath('SecretBinding', ns),
+    }),
+    new Informer<KubeObject>({
+      ...common,
+      name: `managed-secrets@${ns}`,
+      path: collectionPath('Secret', ns),
+      labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+    }),
+    new Informer<KubeObject>({
+      ...common,
+      name: `unmanaged-secrets@${ns}`,
+      path: collectionPath('Secret', ns),
+      labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`,
+      metadataOnly: true,
+      transform: nameOnly,
+    }),
+  ]);
 }

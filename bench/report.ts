@@ -49,6 +49,16 @@ export interface BenchResult {
     ratio: number;
   };
   /**
+   * --floor-watches: the floor with the operator's informers of its namespaces running in the
+   * bench (bindings, managed Secrets, other Secrets' names), its CPU by process, and the ratio.
+   */
+  floorWithWatches?: {
+    seconds: number;
+    writesSeconds?: number;
+    cpu: Record<string, number>;
+    ratio: number;
+  };
+  /**
    * The same floor again after the operator has stopped and its namespaces are gone: the API
    * server is then older (more history) than in the operator's phase, where the first floor's
    * was younger. The mean of the two brackets the operator's phase.
@@ -195,6 +205,12 @@ export function table(r: BenchResult): string {
           ['ratio to floor with Events', fmt(r.floorWithEvents.ratio), ''],
         ] as [string, string, string][])
       : []),
+    ...(r.floorWithWatches
+      ? ([
+          ["floor with the operator's watches (s)", fmt(r.floorWithWatches.seconds), ''],
+          ['ratio to floor with watches', fmt(r.floorWithWatches.ratio), ''],
+        ] as [string, string, string][])
+      : []),
     ['Secrets correct', `${r.secretsCorrect}/${r.n}`, `${r.n}`],
     [
       'provider calls (operator)',
@@ -235,6 +251,16 @@ export function table(r: BenchResult): string {
       ['CPU ratio to floor (all)', fmt(sum(r.cpuByProcess.initialSync) / sum(r.cpuByProcess.floor)), ''],
     );
     if (r.floorAfter) rows.push(['CPU s by process: floor after', line(r.floorAfter.cpu), '']);
+    if (r.floorWithWatches) {
+      rows.push(
+        ['CPU s by process: floor with watches', line(r.floorWithWatches.cpu), ''],
+        [
+          'CPU ratio to floor with watches',
+          fmt(sum(r.cpuByProcess.initialSync) / sum(r.floorWithWatches.cpu)),
+          '',
+        ],
+      );
+    }
     if (r.floorWithEvents) {
       rows.push(
         ['CPU s by process: floor with Events', line(r.floorWithEvents.cpu), ''],

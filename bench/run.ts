@@ -69,6 +69,7 @@ const { values: args } = parseArgs({
     'ready-timeout': { type: 'string', default: '1800' },
     'skip-refresh': { type: 'boolean', default: false },
     'floor-events': { type: 'boolean', default: false },
+    'floor-watches': { type: 'boolean', default: false },
     'skip-floor-after': { type: 'boolean', default: false },
     'unobserved-floor': { type: 'boolean', default: false },
   },
@@ -199,7 +200,10 @@ async function benchOne(
   const eventFloorNs = args['floor-events']
     ? Array.from({ length: o.nsCount }, (_, i) => `n${n}-floorev-${i}`)
     : [];
-  await createNamespaces(http, [...benchNs, ...floorNs, ...eventFloorNs]);
+  const watchFloorNs = args['floor-watches']
+    ? Array.from({ length: o.nsCount }, (_, i) => `n${n}-floorw-${i}`)
+    : [];
+  await createNamespaces(http, [...benchNs, ...floorNs, ...eventFloorNs, ...watchFloorNs]);
   const credsNs = benchNs[0]!;
   await http.request('POST', `/api/v1/namespaces/${credsNs}/secrets`, {
     body: {
@@ -278,13 +282,30 @@ async function benchOne(
     );
   }
 
+  // The same with the operator's informers of its namespaces (--floor-watches): the reads any
+  // informer-based controller keeps, which the issue's floor leaves out.
+  let watchFloor: { seconds: number; writesSeconds: number; cpu: Record<string, number> } | undefined;
+  if (args['floor-watches']) {
+    log(`N=${n}: write floor with the operator's watches`);
+    const cpuBefore = cpuByProcess(pids);
+    let cpuAtReady: Record<string, number> = {};
+    const { seconds, writesSeconds } = await runFloor(http, {
+      ...floorOptions,
+      namespaces: watchFloorNs,
+      watches: true,
+      onStatusPatchesDone: () => (cpuAtReady = cpuByProcess(pids)),
+    });
+    watchFloor = { seconds, writesSeconds, cpu: delta(cpuAtReady, cpuBefore) };
+    log(`N=${n}: floor with the operator's watches ${seconds.toFixed(2)} s`);
+  }
+
   // The floor's objects go before the operator starts: the API server then holds what it held
   // when the floor began (its watch caches and Go heap grow with every object, and a larger
   // heap costs more collection), so both phases write into the same state.
   await deleteNamespaces(
     http,
     kubeconfig,
-    [...floorNs, ...eventFloorNs],
+    [...floorNs, ...eventFloorNs, ...watchFloorNs],
     `N=${n}: deleting the floor namespaces`,
   );
 
@@ -412,6 +433,9 @@ async function benchOne(
       floor,
       floorRatio: readySeconds / floor.seconds,
       ...(eventFloor ? { floorWithEvents: { ...eventFloor, ratio: readySeconds / eventFloor.seconds } } : {}),
+      ...(watchFloor
+        ? { floorWithWatches: { ...watchFloor, ratio: readySeconds / watchFloor.seconds } }
+        : {}),
       providerCalls: { operator: calls, operatorTotal: total(calls), moto: motoCalls },
       operator: { peakRssMiB: 0, cpuSeconds: cpuSync },
       kubeWrites: { byKind: writes, total: total(writes) },

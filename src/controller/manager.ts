@@ -29,6 +29,8 @@ export interface Reconcilers {
    */
   binding(key: string, options?: { deferBookkeeping?: boolean }): Promise<ReconcileResult>;
   store(kind: StoreKind, namespace: string | undefined, name: string): Promise<ReconcileResult>;
+  /** Starts the store read a new binding's first sync will need (it is not awaited). */
+  prefetchBinding?(key: string): void;
 }
 
 export interface ManagerOptions {
@@ -441,7 +443,16 @@ export class Manager {
     const enqueueBinding = (binding: SecretBinding, priority: Priority) =>
       this.queue.add(BINDING + objectKey(binding.metadata), priority);
     for (const informer of this.bindingInformers.values()) {
-      informer.on('add', (b) => enqueueBinding(b, neverSynced(b) ? 'high' : 'low'));
+      informer.on('add', (b) => {
+        const firstSync = neverSynced(b);
+        enqueueBinding(b, firstSync ? 'high' : 'low');
+        // A burst of new bindings queues up behind the workers: their store reads are made now,
+        // side by side and batched, instead of one worker at a time when each is taken. Only
+        // where this replica reconciles them (a standby or another shard would read for nothing).
+        const key = objectKey(b.metadata);
+        if (firstSync && this.workers.length > 0 && (this.ownsKey?.(key) ?? true))
+          this.reconcilers?.prefetchBinding?.(key);
+      });
       // Our own status writes come back as updates: only a spec change (generation) is work.
       informer.on('update', (b, old) => {
         if (b.metadata.generation !== old?.metadata.generation) enqueueBinding(b, 'high');
@@ -604,7 +615,7 @@ export interface LeanJob extends KubeObject {
 }
 
 /** An unmanaged Secret's cache entry: its name and version, nothing of its content or labels. */
-function nameOnly(secret: KubeObject): KubeObject {
+export function nameOnly(secret: KubeObject): KubeObject {
   const { name, namespace, resourceVersion } = secret.metadata;
   return { metadata: { name, namespace, resourceVersion } };
 }
