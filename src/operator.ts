@@ -257,6 +257,7 @@ export class Operator {
     await this.manager.startInformers({
       binding: (key, options) => this.counted('SecretBinding', bindings.reconcile(key, options)),
       store: (kind, ns, name) => this.counted(kind, storeReconciler.reconcile(kind, ns, name)),
+      prefetchBinding: (key) => bindings.prefetch(key),
     });
     // After the caches are synced, so the first pod admitted already sees every binding.
     if (this.webhook) {

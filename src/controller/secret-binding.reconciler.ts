@@ -149,6 +149,26 @@ export class SecretBindingReconciler {
     this.deps = deps;
   }
 
+  /**
+   * Starts the store read a first sync of `key` will need, without waiting for it (the fetch
+   * layer keeps the value for the reconcile, and shares and batches the read). For a binding
+   * just created: while it waits in the queue behind others, its read is made beside theirs,
+   * so the worker that takes it does not sit through a provider call. Bindings that are gone,
+   * malformed, PerWorkload or on a rotation schedule (which reads fresh) are left alone.
+   */
+  prefetch(key: string): void {
+    const binding = this.deps.getBinding(key);
+    if (!binding || binding.metadata.deletionTimestamp) return;
+    if (binding.spec.projection?.scope === 'PerWorkload') return;
+    let lifetime: EffectiveLifetime;
+    try {
+      lifetime = effectiveLifetime(binding);
+    } catch {
+      return; // the reconcile reports it
+    }
+    this.warm(binding, lifetime, this.deps.clock.now());
+  }
+
   async reconcile(key: string, options: ReconcileOptions = {}): Promise<ReconcileResult> {
     const binding = this.deps.getBinding(key);
     if (!binding) {

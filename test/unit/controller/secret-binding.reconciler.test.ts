@@ -1429,6 +1429,38 @@ describe('SecretBindingReconciler: its own write is not drift', () => {
   });
 });
 
+describe('SecretBindingReconciler: prefetch', () => {
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  test("a new binding's store read starts before its reconcile, which then makes no call of its own", async () => {
+    const h = setup();
+    h.reconciler.prefetch(KEY);
+    await settle();
+    expect(h.provider.calls).toHaveLength(1);
+    expect(h.writes()).toEqual({ applies: 0, deletes: 0, removals: 0, statusPatches: 0, events: 0 });
+    await h.reconcile();
+    expect(h.provider.calls).toHaveLength(1);
+    expect(decoded(h.secret()).HF_TOKEN).toBe('hf_PLANTED_token_1');
+    expect(condition(h, 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  test('nothing is read for a binding on a rotation schedule, a malformed one or one that is gone', async () => {
+    const scheduled = baseSpec();
+    scheduled.lifetime = { ttl: '24h', refreshInterval: '1h', rotationSchedule: '0 3 * * *' };
+    const malformed = baseSpec();
+    malformed.lifetime = { ttl: '1m', refreshInterval: '1h' }; // refresh longer than the ttl
+    for (const spec of [scheduled, malformed]) {
+      const h = setup({ spec });
+      h.reconciler.prefetch(KEY);
+      h.reconciler.prefetch(`${NS}/no-such-binding`);
+      await settle();
+      expect(h.provider.calls).toHaveLength(0);
+    }
+  });
+});
+
 describe('SecretBindingReconciler: deletion', () => {
   test('a deleted binding has its managed Secrets deleted, by uid', async () => {
     const h = setup();
