@@ -177,6 +177,11 @@ export class Manager {
     });
   }
 
+  /** Whether this replica's workers are running (it leads, or runs without election). */
+  private reconciling(): boolean {
+    return this.workers.length > 0 && !this.queue.isShutDown();
+  }
+
   /** Stops reconciling at once (leadership lost); caches and the webhook keep running. */
   stopWorkers(): Promise<void> {
     this.queue.shutDown();
@@ -450,7 +455,7 @@ export class Manager {
         // side by side and batched, instead of one worker at a time when each is taken. Only
         // where this replica reconciles them (a standby or another shard would read for nothing).
         const key = objectKey(b.metadata);
-        if (firstSync && this.workers.length > 0 && (this.ownsKey?.(key) ?? true))
+        if (firstSync && this.reconciling() && (this.ownsKey?.(key) ?? true))
           this.reconcilers?.prefetchBinding?.(key);
       });
       // Our own status writes come back as updates: only a spec change (generation) is work.
