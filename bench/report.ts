@@ -251,24 +251,16 @@ export function table(r: BenchResult): string {
       ['CPU ratio to floor (all)', fmt(sum(r.cpuByProcess.initialSync) / sum(r.cpuByProcess.floor)), ''],
     );
     if (r.floorAfter) rows.push(['CPU s by process: floor after', line(r.floorAfter.cpu), '']);
-    if (r.floorWithWatches) {
+    const syncCpu = sum(r.cpuByProcess.initialSync);
+    // The floor variants (--floor-watches, --floor-events): their CPU and the sync's ratio to it.
+    for (const [what, variant] of [
+      ['watches', r.floorWithWatches],
+      ['Events', r.floorWithEvents],
+    ] as const) {
+      if (!variant) continue;
       rows.push(
-        ['CPU s by process: floor with watches', line(r.floorWithWatches.cpu), ''],
-        [
-          'CPU ratio to floor with watches',
-          fmt(sum(r.cpuByProcess.initialSync) / sum(r.floorWithWatches.cpu)),
-          '',
-        ],
-      );
-    }
-    if (r.floorWithEvents) {
-      rows.push(
-        ['CPU s by process: floor with Events', line(r.floorWithEvents.cpu), ''],
-        [
-          'CPU ratio to floor with Events',
-          fmt(sum(r.cpuByProcess.initialSync) / sum(r.floorWithEvents.cpu)),
-          '',
-        ],
+        [`CPU s by process: floor with ${what}`, line(variant.cpu), ''],
+        [`CPU ratio to floor with ${what}`, fmt(syncCpu / sum(variant.cpu)), ''],
       );
     }
   }
