@@ -4,17 +4,16 @@
 // by the operator's own functions and written by its own writer (KubeClient), so the floor
 // sends the requests the operator sends.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../src/api/labels.ts';
 import { API_VERSION, type SecretBinding } from '../src/api/types.ts';
 import { systemClock } from '../src/controller/clock.ts';
 import { desiredSecret, formatTime } from '../src/controller/managed-secret.ts';
 import { mergePatchOf, readyStatusOf } from '../src/controller/secret-binding.reconciler.ts';
-import { nameOnly } from '../src/controller/manager.ts';
+import { bindingWriteInformers, type InformerSpec } from '../src/controller/manager.ts';
 import { DataHasher } from '../src/data/data-hash.ts';
 import { KubeEventRecorder } from '../src/kube/events.ts';
 import type { KubeHttp } from '../src/kube/http.ts';
 import { Informer, type KubeObject } from '../src/kube/informer.ts';
-import { collectionPath, KubeClient } from '../src/kube/kube-client.ts';
+import { KubeClient } from '../src/kube/kube-client.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import {
   createBinding,
@@ -190,31 +189,15 @@ export async function runFloor(
 }
 
 /**
- * The operator's informers of `namespaces` that its writes reach, built as the manager builds
- * them (same paths, selectors and transforms): its bindings (ADDED, then the status patch),
- * its managed Secrets (ADDED) and the names of other Secrets (filtered out by label).
+ * The operator's informers of `namespaces` that its writes reach, from the manager's own specs
+ * (`bindingWriteInformers`): its bindings (ADDED, then the status patch), its managed Secrets
+ * (ADDED) and the names of other Secrets (filtered out by label).
  */
 function operatorInformers(http: KubeHttp, namespaces: string[]): Informer<KubeObject>[] {
   const common = { http, clock: systemClock, logger: silentLogger() };
-  return namespaces.flatMap((ns) => [
-    new Informer<KubeObject>({
-      ...common,
-      name: `secretbindings@${ns}`,
-      path: collectionPath('SecretBinding', ns),
-    }),
-    new Informer<KubeObject>({
-      ...common,
-      name: `managed-secrets@${ns}`,
-      path: collectionPath('Secret', ns),
-      labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
-    }),
-    new Informer<KubeObject>({
-      ...common,
-      name: `unmanaged-secrets@${ns}`,
-      path: collectionPath('Secret', ns),
-      labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`,
-      metadataOnly: true,
-      transform: nameOnly,
-    }),
-  ]);
+  return namespaces.flatMap((ns) =>
+    Object.values(bindingWriteInformers(ns)).map(
+      (spec) => new Informer<KubeObject>({ ...common, ...(spec as InformerSpec<KubeObject>) }),
+    ),
+  );
 }

@@ -260,43 +260,36 @@ async function benchOne(
   log(
     `N=${n}: floor ${floor.seconds.toFixed(2)} s (writes answered at ${floor.writesSeconds.toFixed(2)} s), API server traffic ${JSON.stringify(floorTraffic)}`,
   );
-  // The same with the Synced Event of every issue (--floor-events): what this design must write.
-  let eventFloor:
-    | { seconds: number; writesSeconds: number; eventsWrittenSeconds?: number; cpu: Record<string, number> }
-    | undefined;
-  if (args['floor-events']) {
-    log(`N=${n}: write floor with Events`);
-    const cpuBefore = cpuByProcess(pids);
-    let cpuAtLastPatch: Record<string, number> = {};
-    const { seconds, writesSeconds, eventsWrittenSeconds } = await runFloor(http, {
-      ...floorOptions,
-      namespaces: eventFloorNs,
-      events: true,
-      onStatusPatchesDone: () => (cpuAtLastPatch = cpuByProcess(pids)),
-    });
-    // Time and CPU to the moment the floor's time is taken (its last binding seen Ready), as the
-    // operator's stop when its last binding is Ready: Events still queued count on neither side.
-    eventFloor = { seconds, writesSeconds, eventsWrittenSeconds, cpu: delta(cpuAtLastPatch, cpuBefore) };
-    log(
-      `N=${n}: floor with Events ${seconds.toFixed(2)} s (last Event written at ${eventsWrittenSeconds?.toFixed(2)} s)`,
-    );
-  }
-
-  // The same with the operator's informers of its namespaces (--floor-watches): the reads any
-  // informer-based controller keeps, which the issue's floor leaves out.
-  let watchFloor: { seconds: number; writesSeconds: number; cpu: Record<string, number> } | undefined;
-  if (args['floor-watches']) {
-    log(`N=${n}: write floor with the operator's watches`);
+  // A floor variant that writes or reads more than the issue's floor, timed and charged CPU to
+  // the moment its time is taken (its last binding seen Ready), as the operator's stop when its
+  // last binding is Ready: Events still queued count on neither side.
+  const runFloorVariant = async (variant: { events: true } | { watches: true }, namespaces: string[]) => {
     const cpuBefore = cpuByProcess(pids);
     let cpuAtReady: Record<string, number> = {};
-    const { seconds, writesSeconds } = await runFloor(http, {
+    const { seconds, writesSeconds, eventsWrittenSeconds } = await runFloor(http, {
       ...floorOptions,
-      namespaces: watchFloorNs,
-      watches: true,
+      ...variant,
+      namespaces,
       onStatusPatchesDone: () => (cpuAtReady = cpuByProcess(pids)),
     });
-    watchFloor = { seconds, writesSeconds, cpu: delta(cpuAtReady, cpuBefore) };
-    log(`N=${n}: floor with the operator's watches ${seconds.toFixed(2)} s`);
+    return { seconds, writesSeconds, eventsWrittenSeconds, cpu: delta(cpuAtReady, cpuBefore) };
+  };
+  // The same with the Synced Event of every issue (--floor-events): what this design must write.
+  let eventFloor: Awaited<ReturnType<typeof runFloorVariant>> | undefined;
+  if (args['floor-events']) {
+    log(`N=${n}: write floor with Events`);
+    eventFloor = await runFloorVariant({ events: true }, eventFloorNs);
+    log(
+      `N=${n}: floor with Events ${eventFloor.seconds.toFixed(2)} s (last Event written at ${eventFloor.eventsWrittenSeconds?.toFixed(2)} s)`,
+    );
+  }
+  // The same with the operator's informers of its namespaces (--floor-watches): the reads any
+  // informer-based controller keeps, which the issue's floor leaves out.
+  let watchFloor: Awaited<ReturnType<typeof runFloorVariant>> | undefined;
+  if (args['floor-watches']) {
+    log(`N=${n}: write floor with the operator's watches`);
+    watchFloor = await runFloorVariant({ watches: true }, watchFloorNs);
+    log(`N=${n}: floor with the operator's watches ${watchFloor.seconds.toFixed(2)} s`);
   }
 
   // The floor's objects go before the operator starts: the API server then holds what it held

@@ -99,53 +99,45 @@ export class Manager {
     const scopes = options.namespaces?.length ? options.namespaces : [''];
     for (const ns of scopes) {
       const namespace = ns || undefined;
-      this.bindingInformers.set(
-        ns,
-        this.informer(`secretbindings${ns ? `@${ns}` : ''}`, collectionPath('SecretBinding', namespace)),
-      );
+      const seeingWrites = bindingWriteInformers(ns);
+      this.bindingInformers.set(ns, this.informer(seeingWrites.bindings));
       this.storeInformers.set(
         ns,
-        this.informer(`secretstores${ns ? `@${ns}` : ''}`, collectionPath('SecretStore', namespace)),
-      );
-      this.secretInformers.set(
-        ns,
-        this.informer(`managed-secrets${ns ? `@${ns}` : ''}`, collectionPath('Secret', namespace), {
-          labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+        this.informer({
+          name: `secretstores${ns ? `@${ns}` : ''}`,
+          path: collectionPath('SecretStore', namespace),
         }),
       );
-      this.unmanagedSecretInformers.set(
-        ns,
-        this.informer<KubeObject>(
-          `unmanaged-secrets${ns ? `@${ns}` : ''}`,
-          collectionPath('Secret', namespace),
-          {
-            labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`,
-            metadataOnly: true,
-            transform: nameOnly,
-          },
-        ),
-      );
+      this.secretInformers.set(ns, this.informer(seeingWrites.managedSecrets));
+      this.unmanagedSecretInformers.set(ns, this.informer(seeingWrites.unmanagedSecrets));
     }
     this.workloadKinds = options.workloadKinds ?? DEFAULT_WORKLOAD_KINDS;
     for (const ns of scopes) {
       const jobsPath = ns ? `/apis/batch/v1/namespaces/${ns}/jobs` : '/apis/batch/v1/jobs';
       this.jobInformers.set(
         ns,
-        this.informer<LeanJob>(`jobs${ns ? `@${ns}` : ''}`, jobsPath, { transform: leanJob }),
+        this.informer<LeanJob>({ name: `jobs${ns ? `@${ns}` : ''}`, path: jobsPath, transform: leanJob }),
       );
     }
     for (const ns of scopes) {
       const podsPath = ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods';
       this.podInformers.set(
         ns,
-        this.informer<InjectedPod>(`injected-pods${ns ? `@${ns}` : ''}`, podsPath, {
+        this.informer<InjectedPod>({
+          name: `injected-pods${ns ? `@${ns}` : ''}`,
+          path: podsPath,
           labelSelector: `${INJECTED_LABEL}=true`,
           transform: leanPod,
         }),
       );
     }
-    this.clusterStores = this.informer('clustersecretstores', collectionPath('ClusterSecretStore'));
-    this.namespaces = this.informer<KubeObject>('namespaces', '/api/v1/namespaces', {
+    this.clusterStores = this.informer({
+      name: 'clustersecretstores',
+      path: collectionPath('ClusterSecretStore'),
+    });
+    this.namespaces = this.informer<KubeObject>({
+      name: 'namespaces',
+      path: '/api/v1/namespaces',
       transform: (ns) => ({
         metadata: {
           name: ns.metadata.name,
@@ -382,21 +374,15 @@ export class Manager {
     return informers.get(namespace) ?? informers.get('');
   }
 
-  private informer<T extends KubeObject>(
-    name: string,
-    path: string,
-    extra: Pick<InformerOptions<T>, 'labelSelector' | 'metadataOnly' | 'transform'> = {},
-  ): Informer<T> {
+  private informer<T extends KubeObject>(spec: InformerSpec<T>): Informer<T> {
     return new Informer<T>({
-      name,
-      path,
+      ...spec,
       http: this.options.http,
       // Watches live in real time whatever clock schedules the work: a manual clock in a test
       // must not stall a watch's backoff or trip its watchdog.
       clock: systemClock,
       logger: this.options.logger,
       silenceLimitMs: this.options.silenceLimitMs,
-      ...extra,
     });
   }
 
@@ -617,6 +603,42 @@ export interface InjectedPod extends KubeObject {
 export interface LeanJob extends KubeObject {
   spec?: { template?: { metadata?: { labels?: Record<string, string> } } };
   status?: { conditions?: { type: string; status: string }[] };
+}
+
+/** What an informer is built from, less what all of the manager's share (connection, clock, logger). */
+export type InformerSpec<T extends KubeObject> = Pick<
+  InformerOptions<T>,
+  'name' | 'path' | 'labelSelector' | 'metadataOnly' | 'transform'
+>;
+
+/**
+ * The informers of one watched namespace ('' for all) that a binding's sync writes reach: the
+ * bindings (created, then the status patch), the managed Secrets (full: drift is checked by
+ * the data's hash) and the names of the other Secrets (see unmanagedSecretExists). Exported for
+ * the benchmark, whose floor runs the same watches (bench/floor.ts).
+ */
+export function bindingWriteInformers(ns: string): {
+  bindings: InformerSpec<SecretBinding & KubeObject>;
+  managedSecrets: InformerSpec<SecretObject>;
+  unmanagedSecrets: InformerSpec<KubeObject>;
+} {
+  const namespace = ns || undefined;
+  const at = ns ? `@${ns}` : '';
+  return {
+    bindings: { name: `secretbindings${at}`, path: collectionPath('SecretBinding', namespace) },
+    managedSecrets: {
+      name: `managed-secrets${at}`,
+      path: collectionPath('Secret', namespace),
+      labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+    },
+    unmanagedSecrets: {
+      name: `unmanaged-secrets${at}`,
+      path: collectionPath('Secret', namespace),
+      labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`,
+      metadataOnly: true,
+      transform: nameOnly,
+    },
+  };
 }
 
 /** An unmanaged Secret's cache entry: its name and version, nothing of its content or labels. */
