@@ -264,7 +264,11 @@ export class Informer<T extends KubeObject> {
   }
 
   private prepare(object: T): T {
-    delete object.metadata.managedFields;
+    // A new metadata without managedFields, not `delete`: deleting a property turns the object
+    // into a hash table (V8's dictionary mode), ~350 bytes more for each cached object and a
+    // slower read of every field.
+    const { managedFields: _dropped, ...metadata } = object.metadata;
+    object.metadata = metadata;
     const kept = this.options.transform ? this.options.transform(object) : object;
     return compactStrings(kept);
   }

@@ -1,5 +1,6 @@
 // The informer never dies silently: failed or closed watches restart, 410 Gone lists again,
 // and a silent watch is torn down by the watchdog.
+import v8 from 'node:v8';
 import { systemClock } from '../../../src/controller/clock.ts';
 import type { KubeHttp } from '../../../src/kube/http.ts';
 import { Informer, type KubeObject } from '../../../src/kube/informer.ts';
@@ -94,6 +95,37 @@ test('lists, then watches from the list resourceVersion, applying events to the 
   expect(seen).toEqual(['add a', 'add b', 'delete a']);
   expect(http.watches[0]?.resourceVersion).toBe('7');
   expect(inf.list().map((o) => o.metadata.name)).toEqual(['b']);
+  await inf.stop();
+});
+
+test('cached objects lose their managedFields and keep fast properties', async () => {
+  // V8's own check: a `delete` of managedFields made every cached metadata a hash table
+  // (dictionary mode), ~350 bytes more per object across 20,000 cached bindings and Secrets.
+  v8.setFlagsFromString('--allow-natives-syntax');
+  const hasFastProperties = new Function('o', 'return %HasFastProperties(o)') as (o: object) => boolean;
+  v8.setFlagsFromString('--no-allow-natives-syntax');
+  const withManagedFields = (name: string, rv: string): KubeObject => ({
+    metadata: {
+      name,
+      namespace: 'ns',
+      resourceVersion: rv,
+      labels: { app: 'x' },
+      managedFields: [{ manager: 'kubectl', operation: 'Apply' }],
+    },
+  });
+  const http = new FakeHttp();
+  http.items = [withManagedFields('a', '5')];
+  http.scripts.push(async (emit, signal) => {
+    emit({ type: 'ADDED', object: withManagedFields('b', '8') as never });
+    await hang(signal);
+  });
+  const inf = informer(http);
+  await inf.start();
+  await until(() => inf.list().length === 2);
+  for (const cached of inf.list()) {
+    expect(Object.keys(cached.metadata)).toEqual(['name', 'namespace', 'resourceVersion', 'labels']);
+    expect(hasFastProperties(cached.metadata)).toBe(true);
+  }
   await inf.stop();
 });
 
