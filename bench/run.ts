@@ -195,14 +195,12 @@ async function benchOne(
   const { n, k, workers, createConcurrency } = o;
   const notes: string[] = [];
   const refresh = args.refresh;
-  const benchNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-bench-${i}`);
-  const floorNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-floor-${i}`);
-  const eventFloorNs = args['floor-events']
-    ? Array.from({ length: o.nsCount }, (_, i) => `n${n}-floorev-${i}`)
-    : [];
-  const watchFloorNs = args['floor-watches']
-    ? Array.from({ length: o.nsCount }, (_, i) => `n${n}-floorw-${i}`)
-    : [];
+  // Each phase writes into namespaces of its own: n<N>-<phase>-<i>.
+  const namespacesOf = (phase: string) => Array.from({ length: o.nsCount }, (_, i) => `n${n}-${phase}-${i}`);
+  const benchNs = namespacesOf('bench');
+  const floorNs = namespacesOf('floor');
+  const eventFloorNs = args['floor-events'] ? namespacesOf('floorev') : [];
+  const watchFloorNs = args['floor-watches'] ? namespacesOf('floorw') : [];
   await createNamespaces(http, [...benchNs, ...floorNs, ...eventFloorNs, ...watchFloorNs]);
   const credsNs = benchNs[0]!;
   await http.request('POST', `/api/v1/namespaces/${credsNs}/secrets`, {
@@ -603,7 +601,7 @@ async function benchOne(
   if (!args['skip-floor-after']) {
     // The floor again, with the operator gone and its objects deleted as the first floor's were.
     await deleteNamespaces(http, kubeconfig, benchNs, `N=${n}: deleting the operator's namespaces`);
-    const afterNs = Array.from({ length: o.nsCount }, (_, i) => `n${n}-floor2-${i}`);
+    const afterNs = namespacesOf('floor2');
     await createNamespaces(http, afterNs);
     log(`N=${n}: write floor after the operator`);
     const cpuBefore = cpuByProcess(pids);

@@ -642,7 +642,7 @@ export function bindingWriteInformers(ns: string): {
 }
 
 /** An unmanaged Secret's cache entry: its name and version, nothing of its content or labels. */
-export function nameOnly(secret: KubeObject): KubeObject {
+function nameOnly(secret: KubeObject): KubeObject {
   const { name, namespace, resourceVersion } = secret.metadata;
   return { metadata: { name, namespace, resourceVersion } };
 }
