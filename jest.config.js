@@ -38,6 +38,15 @@ export default {
     // emulators, because it kills, slows or blocks them. Run one file at a time.
     // Its global hooks only keep the books of the suite-wide leak scan; each file scans its own
     // cluster's Events and status before stopping it (scanClusterBeforeStop in leak-run.ts).
+    // End to end on a real node (`npm run test:e2e`): each file starts its own cluster with a
+    // kubelet, and the node is the machine's, so one file at a time.
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/harness/e2e-global-setup.ts',
+      globalTeardown: '<rootDir>/test/harness/e2e-global-teardown.ts',
+    },
     {
       ...common,
       displayName: 'faults',

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver and kube-controller-manager from the Go module proxy
-# at one pinned Kubernetes version, and caches them outside git.
+# Builds etcd, the control plane (kube-apiserver, kube-controller-manager, kube-scheduler)
+# and the node (kubelet, kube-proxy) from the Go module proxy at one pinned Kubernetes
+# version, and caches them outside git.
 #
 # Why from source: these machines have no Docker engine and cannot download prebuilt
 # release binaries, but the Go module proxy serves k8s.io/kubernetes and etcd.
@@ -16,7 +17,8 @@ set -euo pipefail
 K8S_VERSION="${MLSECRETS_K8S_VERSION:-v1.36.3}"
 CACHE_ROOT="${MLSECRETS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlsecrets}"
 OUT="$CACHE_ROOT/k8s/$K8S_VERSION"
-BINARIES=(etcd kube-apiserver kube-controller-manager)
+COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+BINARIES=(etcd "${COMMANDS[@]}")
 
 log() { echo "[control-plane] $*" >&2; }
 
@@ -80,6 +82,9 @@ import (
 	_ "go.etcd.io/etcd/server/v3"
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
 
@@ -94,14 +99,18 @@ log "building with $(go version) (etcd $etcd_version); this takes a while on a c
 vpkg="k8s.io/component-base/version"
 ldflags="-s -w -X $vpkg.gitVersion=$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=${minor%%.*} -X $vpkg.gitTreeState=clean"
 ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-for cmd in kube-apiserver kube-controller-manager; do
+for cmd in "${COMMANDS[@]}"; do
+  # A cache from before the node was added holds the control plane already: keep it.
+  [ -x "$OUT/bin/$cmd" ] && continue
   log "go build $cmd"
   go build -trimpath -ldflags "$ldflags" -o "$OUT/bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" >&2
   mv "$OUT/bin/$cmd.tmp" "$OUT/bin/$cmd"
 done
+[ -x "$OUT/bin/etcd" ] || {
 log "go build etcd"
 go build -trimpath -ldflags "-s -w" -o "$OUT/bin/etcd.tmp" go.etcd.io/etcd/server/v3 >&2
 mv "$OUT/bin/etcd.tmp" "$OUT/bin/etcd"
+}
 
 echo "{\"kubernetes\":\"$K8S_VERSION\",\"etcd\":\"$etcd_version\",\"go\":\"$(go env GOVERSION)\",\"buildSeconds\":$(( $(date +%s) - start ))}" > "$OUT/build-info.json"
 log "built in $(( $(date +%s) - start ))s: $(cat "$OUT/build-info.json")"

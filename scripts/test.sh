@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command (`npm test`): from a fresh clone it installs what it needs, then
 # runs the type check, lint, unit tests and integration tests against a real control plane
-# and real store emulators.
+# and real store emulators, end-to-end tests on a real node, and the fault injection tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,12 @@ t=$(date +%s)
 bash scripts/build-control-plane.sh >/dev/null
 echo "control plane binaries ready in $(elapsed "$t")"
 
+step "the test node: containerd, runc and CNI plugins (Debian), and its images (built once, cached outside git)"
+t=$(date +%s)
+bash scripts/install-node.sh
+bash scripts/build-images.sh >/dev/null
+echo "node packages and images ready in $(elapsed "$t")"
+
 step "store emulators, helm, promtool, hadolint and lua (installed once, cached outside git)"
 t=$(date +%s)
 bash scripts/install-emulators.sh >/dev/null
@@ -56,6 +62,9 @@ fi
 
 step "unit and integration tests"
 node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --maxWorkers=2 --selectProjects unit integration
+
+step "end-to-end tests on a real node (one file at a time: each starts its own cluster with a kubelet)"
+node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --runInBand --forceExit --selectProjects e2e
 
 step "fault injection tests (one file at a time: each kills, slows or blocks its own components)"
 # --forceExit: a fault test that fails half-way may leave a handle (a socket to a paused

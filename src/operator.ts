@@ -23,6 +23,7 @@ import { informersLive, informersSynced, serveHealth } from './observability/hea
 import { OperatorMetrics, serveMetrics } from './observability/metrics.ts';
 import { createAuditLog, type AuditSink } from './observability/audit.ts';
 import { workloadOf } from './projection/pod-mutator.ts';
+import { PodRefresher } from './projection/pod-refresher.ts';
 import { RolloutRestarter } from './projection/rollout-restarter.ts';
 import type { PodWebhook } from './projection/webhook.ts';
 import { ProviderRegistry, defaultFactories } from './providers/registry.ts';
@@ -47,6 +48,8 @@ export interface OperatorOptions {
   audit?: AuditSink;
   /** Rotation changes within this window cause one rollout restart (tests shorten it). */
   rolloutDebounceMs?: number;
+  /** With config.refreshMountedPods: data changes within this window cause one patch per pod. */
+  podRefreshDebounceMs?: number;
   /** How long a quiet watch is trusted (tests shorten it). */
   silenceLimitMs?: number;
 }
@@ -65,6 +68,7 @@ export class Operator {
   elector?: LeaderElector;
   shards?: ShardMembership;
   private restarter!: RolloutRestarter;
+  private refresher!: PodRefresher;
 
   constructor(options: OperatorOptions) {
     this.options = options;
@@ -90,7 +94,7 @@ export class Operator {
     const clock = this.options.clock ?? systemClock;
     // Every replica's own writes (install key, Lease, webhook certificate and configuration).
     const http = new KubeHttp(this.options.kubeConfig);
-    // What only the leader writes: Events of reconciles, rollout restarts.
+    // What only the leader writes: Events of reconciles, rollout restarts, pod refreshes.
     const leaderHttp = new KubeHttp(this.options.kubeConfig, { writableUntil: () => this.writableUntil() });
     const silenceBound = 2 * (this.options.silenceLimitMs ?? 5 * 60_000);
     if (this.options.serve ?? true) {
@@ -184,6 +188,15 @@ export class Operator {
       events,
       debounceMs: this.options.rolloutDebounceMs,
     });
+    this.refresher = new PodRefresher({
+      enabled: config.refreshMountedPods,
+      http: leaderHttp,
+      clock,
+      logger,
+      events,
+      onOutcome: (outcome) => this.metrics.podRefreshes.inc({ outcome }),
+      debounceMs: this.options.podRefreshDebounceMs,
+    });
     const bindings = new SecretBindingReconciler({
       clock,
       logger,
@@ -197,6 +210,7 @@ export class Operator {
       audit,
       onFailure: (reason) => this.metrics.reconcileErrors.inc({ kind: 'SecretBinding', reason }),
       onDataChanged: (binding, secretName) => this.restarter.request(binding, secretName),
+      onNewData: (binding, secretName) => this.refresher.request(binding, secretName),
       stores,
       fetcher,
       secrets: this.kube,
@@ -330,6 +344,7 @@ export class Operator {
     await this.shards?.stop();
     await this.webhook?.stop();
     await this.restarter?.stop();
+    await this.refresher?.stop();
     await this.manager.stop();
     await this.closeAudit?.();
     await Promise.all(this.servers.map((s) => new Promise((resolve) => s.close(resolve))));

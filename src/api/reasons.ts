@@ -12,6 +12,8 @@ export const EventReason = {
   PolicyDenied: 'PolicyDenied',
   InvalidSpec: 'InvalidSpec',
   InjectionDenied: 'InjectionDenied',
+  /** --refresh-mounted-pods: the running pods mounting a changed Secret were told to remount it. */
+  PodsRefreshed: 'PodsRefreshed',
 } as const;
 
 /** Reasons of the Ready and Synced conditions. */

@@ -40,6 +40,8 @@ export interface OperatorConfig {
   shards: 'off' | 'auto';
   /** How long a shard member's Lease lives without renewal. */
   shardLeaseDurationMs: number;
+  /** After a Secret's data changes, annotate the running pods mounting it: their kubelet remounts it at once. */
+  refreshMountedPods: boolean;
 }
 
 /** A flag, its environment variable, its default and what it means: the README's reference table. */
@@ -130,6 +132,11 @@ export const FLAGS = {
     default: 'Job,PyTorchJob,TFJob,MPIJob,XGBoostJob,PaddleJob,JAXJob,TrainJob',
     help: 'owner kinds a PerWorkload Secret is scoped to',
   },
+  'refresh-mounted-pods': {
+    env: 'MLSECRETS_REFRESH_MOUNTED_PODS',
+    default: 'false',
+    help: "after a Secret's data changes, annotate the running pods that mount it so their kubelet updates the files within seconds, not at its next sync (needs patch on pods)",
+  },
 } as const;
 
 type FlagName = keyof typeof FLAGS;
@@ -189,6 +196,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
   if (webhookUrl && !/^https:\/\/[^/]+/.test(webhookUrl)) {
     throw new Error(`--webhook-url must be an https:// address, not "${webhookUrl}"`);
   }
+  const refreshMountedPods = get('refresh-mounted-pods');
+  if (refreshMountedPods !== 'true' && refreshMountedPods !== 'false') {
+    throw new Error(`--refresh-mounted-pods must be true or false, not "${refreshMountedPods}"`);
+  }
   const shards = get('shards');
   if (shards !== 'off' && shards !== 'auto') throw new Error(`--shards must be off or auto, not "${shards}"`);
   // A Lease records whole seconds (leaseDurationSeconds).
@@ -226,6 +237,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     leaderElectionRetryPeriodMs: retryPeriod,
     shards,
     shardLeaseDurationMs: shardLeaseMs,
+    refreshMountedPods: refreshMountedPods === 'true',
   };
 }
 

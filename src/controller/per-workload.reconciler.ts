@@ -42,6 +42,8 @@ export interface PerWorkloadContext {
   onProviderCall(handle: StoreHandle, operation: string): void;
   /** Told of each issue and revocation, for the audit trail. */
   onLifecycle?(action: 'issue' | 'revoke', secret: string, workload: Workload): void;
+  /** Told when a workload's Secret is renewed with data its pods did not have (--refresh-mounted-pods). */
+  onNewData?(secretName: string): void;
 }
 
 /**
@@ -136,6 +138,7 @@ export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<num
           `Secret "${name}" ${verb} for ${workload.kind} "${workload.name}"; expires ${formatTime(issue.expiresAt)}`,
         );
         ctx.onLifecycle?.('issue', name, workload);
+        if (previous && previous.dataHash !== issue.dataHash) ctx.onNewData?.(name);
       } else {
         ctx.event('Normal', EventReason.DriftCorrected, `Secret "${name}" was restored`);
       }

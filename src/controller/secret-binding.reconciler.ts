@@ -111,6 +111,11 @@ export interface SecretBindingReconcilerDeps {
   namespaceLabels?(namespace: string): Record<string, string> | undefined;
   /** Told when a Secret that consumers already had gets new data (onRotation: RolloutRestart). */
   onDataChanged?(binding: SecretBinding, secretName: string): void;
+  /**
+   * Told when a Secret that consumers already had gets new data, whatever onRotation says and
+   * PerWorkload Secrets included: pods mounting it may be refreshed (--refresh-mounted-pods).
+   */
+  onNewData?(binding: SecretBinding, secretName: string): void;
   /** Workloads a PerWorkload binding serves (Jobs whose pods it selects, injected pods' owners). */
   workloadsFor?(binding: SecretBinding): Workload[];
   /** How many running pods carry the binding (webhook injections). */
@@ -340,8 +345,9 @@ export class SecretBindingReconciler {
     }
     const dataWritten = previousIssue?.dataHash !== issue.dataHash;
     // Consumers had the old data only if a Secret existed before this issue.
-    if (dataWritten && previousIssue && binding.spec.projection?.onRotation === 'RolloutRestart') {
-      this.deps.onDataChanged?.(binding, name);
+    if (dataWritten && previousIssue) {
+      this.deps.onNewData?.(binding, name);
+      if (binding.spec.projection?.onRotation === 'RolloutRestart') this.deps.onDataChanged?.(binding, name);
     }
     const status = this.readyStatus(binding, lifetime, name, issue, assembled, dataWritten, now);
     // A separate method, so a deferred follow-up keeps only what it records (not the old
@@ -420,6 +426,7 @@ export class SecretBindingReconciler {
         event: (type, reason, message) => this.event(binding, type, reason, message),
         writeStatus: (status) => this.writeStatus(binding, status),
         onProviderCall: (handle, operation) => this.deps.onProviderCall?.(handle, operation),
+        onNewData: (secretName) => this.deps.onNewData?.(binding, secretName),
       });
       return { requeueAfterMs: next - now };
     } catch (error) {

@@ -64,6 +64,12 @@ export class OperatorMetrics implements FetchObserver {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly podRefreshes = new Counter({
+    name: 'mlsecrets_pod_refreshes_total',
+    help: 'Pods annotated so their kubelet remounts a changed Secret at once (--refresh-mounted-pods): refreshed, gone (deleted first) or failed.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
 
   readonly shardMembers = new Gauge({
     name: 'mlsecrets_shard_members',

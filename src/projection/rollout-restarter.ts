@@ -87,7 +87,13 @@ export class RolloutRestarter {
   private stopped = false;
 
   constructor(options: RolloutRestarterOptions) {
-    this.options = { debounceMs: 10_000, rolloutTimeoutMs: 10 * 60_000, pollMs: 2_000, ...options };
+    // Field by field: a caller passing its own optional setting through as undefined keeps the default.
+    this.options = {
+      ...options,
+      debounceMs: options.debounceMs ?? 10_000,
+      rolloutTimeoutMs: options.rolloutTimeoutMs ?? 10 * 60_000,
+      pollMs: options.pollMs ?? 2_000,
+    };
   }
 
   /** Asks for a restart of the binding's consumers; debounced. */

@@ -18,6 +18,10 @@ const DAY_MS = 24 * 3600 * 1000;
 /** A running etcd + kube-apiserver + kube-controller-manager on loopback. */
 export interface ControlPlane {
   readonly dir: string;
+  /** The cluster CA: a node joining the cluster has its kubelet certificates issued by it. */
+  readonly ca: KeyPair;
+  /** The admin identity (system:masters) of the kubeconfig. */
+  readonly admin: KeyPair;
   readonly kubeconfigPath: string;
   readonly apiServerUrl: string;
   readonly etcdUrl: string;
@@ -47,6 +51,14 @@ export interface ControlPlaneOptions {
   etcdProxy?: boolean;
   /** More kube-apiserver flags, after the defaults (the benchmark's feature gates). */
   apiServerArgs?: string[];
+  /**
+   * A real node will join (test/harness/node/). The API server then serves on the node
+   * bridge's host address, which pods reach through the `kubernetes` Service, and runs as a
+   * real cluster's does: ServiceAccount admission (pods get their tokens), the Node and RBAC
+   * authorizers with NodeRestriction, and the `kubernetes` Service's endpoints kept.
+   * Without it the control plane is envtest's: loopback only, no kubelet expected.
+   */
+  node?: { address: string };
 }
 
 /**
@@ -82,7 +94,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   };
 
   try {
-    const pki = writePki(certDir);
+    const pki = writePki(certDir, options.node);
     const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await Promise.all([
       freePort(),
       freePort(),
@@ -90,7 +102,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       freePort(),
     ]);
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
-    const apiServerUrl = `https://127.0.0.1:${apiPort}`;
+    const apiHost = options.node?.address ?? '127.0.0.1';
+    const apiServerUrl = `https://${apiHost}:${apiPort}`;
 
     await timed(
       'etcd',
@@ -134,22 +147,35 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           `--etcd-servers=${apiEtcdUrl}`,
           `--cert-dir=${certDir}`,
           `--secure-port=${apiPort}`,
-          '--bind-address=127.0.0.1',
-          '--advertise-address=127.0.0.1',
+          `--bind-address=${apiHost}`,
+          `--advertise-address=${apiHost}`,
           '--service-cluster-ip-range=10.0.0.0/24',
           '--allow-privileged=true',
-          '--authorization-mode=RBAC',
           `--client-ca-file=${pki.files.caCert}`,
           `--tls-cert-file=${pki.files.servingCert}`,
           `--tls-private-key-file=${pki.files.servingKey}`,
           `--service-account-key-file=${pki.files.saPublic}`,
           `--service-account-signing-key-file=${pki.files.saPrivate}`,
           `--service-account-issuer=${apiServerUrl}`,
-          // As envtest: no kubelet ever mounts tokens here, and a pod created right after its
-          // namespace must not wait for the service-account controller.
-          '--disable-admission-plugins=ServiceAccount',
+          ...(options.node
+            ? [
+                '--authorization-mode=Node,RBAC',
+                '--enable-admission-plugins=NodeRestriction',
+                `--kubelet-client-certificate=${pki.files.adminCert}`,
+                `--kubelet-client-key=${pki.files.adminKey}`,
+                `--kubelet-certificate-authority=${pki.files.caCert}`,
+                // `kubectl logs` and exec reach the kubelet by the node's address, not by a
+                // host name this machine cannot resolve.
+                '--kubelet-preferred-address-types=InternalIP',
+              ]
+            : [
+                '--authorization-mode=RBAC',
+                // As envtest: no kubelet ever mounts tokens here, and a pod created right after
+                // its namespace must not wait for the service-account controller.
+                '--disable-admission-plugins=ServiceAccount',
+                '--endpoint-reconciler-type=none',
+              ]),
           '--enable-priority-and-fairness=false',
-          '--endpoint-reconciler-type=none',
           '--v=1',
           ...(options.apiServerArgs ?? []),
         ],
@@ -203,6 +229,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
     return {
       dir,
+      ca: pki.ca,
+      admin: pki.admin,
       kubeconfigPath,
       apiServerUrl,
       etcdUrl,
@@ -268,15 +296,18 @@ async function stopAll(processes: ManagedProcess[], log: (line: string) => void)
 interface Pki {
   ca: KeyPair;
   admin: KeyPair;
-  files: Record<'caCert' | 'servingCert' | 'servingKey' | 'saPublic' | 'saPrivate', string>;
+  files: Record<
+    'caCert' | 'servingCert' | 'servingKey' | 'saPublic' | 'saPrivate' | 'adminCert' | 'adminKey',
+    string
+  >;
 }
 
-function writePki(certDir: string): Pki {
+function writePki(certDir: string, node: ControlPlaneOptions['node']): Pki {
   const ca = createCertificateAuthority('mlsecrets-local-ca', 30 * DAY_MS);
   const serving = issueCertificate(ca, {
     commonName: 'kube-apiserver',
     dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-    ipAddresses: ['127.0.0.1', '10.0.0.1'],
+    ipAddresses: ['127.0.0.1', '10.0.0.1', ...(node ? [node.address] : [])],
     usage: 'server',
     validForMs: 30 * DAY_MS,
   });
@@ -294,12 +325,17 @@ function writePki(certDir: string): Pki {
     servingKey: path.join(certDir, 'apiserver.key'),
     saPublic: path.join(certDir, 'sa.pub'),
     saPrivate: path.join(certDir, 'sa.key'),
+    // The API server's identity towards kubelets (kubectl logs, exec).
+    adminCert: path.join(certDir, 'admin.crt'),
+    adminKey: path.join(certDir, 'admin.key'),
   };
   fs.writeFileSync(files.caCert, ca.certPem);
   fs.writeFileSync(files.servingCert, serving.certPem);
   fs.writeFileSync(files.servingKey, serving.keyPem, { mode: 0o600 });
   fs.writeFileSync(files.saPublic, sa.publicKey.export({ type: 'spki', format: 'pem' }));
   fs.writeFileSync(files.saPrivate, sa.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  fs.writeFileSync(files.adminCert, admin.certPem);
+  fs.writeFileSync(files.adminKey, admin.keyPem, { mode: 0o600 });
   return { ca, admin, files };
 }
 

@@ -74,22 +74,24 @@ async function runInstallScript(): Promise<EmulatorBinaries> {
 
 /**
  * Starts moto's server on a free loopback port (or on `options.port`: a test that stops moto
- * starts it again where its clients point). Ready once its `/moto-api/` answers; reset() is
+ * starts it again where its clients point; on `options.host`: the node bridge's address, where
+ * pods reach it). Ready once its `/moto-api/` answers; reset() is
  * moto's own `POST /moto-api/reset`, which empties every service and region. `options.env`
  * adds moto settings to the environment (a private instance's; the shared one takes none).
  */
 export async function startMoto(
   logDir: string,
-  options: { port?: number; env?: Record<string, string>; name?: string } = {},
+  options: { port?: number; env?: Record<string, string>; name?: string; host?: string } = {},
 ): Promise<Emulator> {
   const { motoServer } = await installEmulators();
   const started = Date.now();
   const port = options.port ?? (await freePort());
-  const endpoint = `http://127.0.0.1:${port}`;
+  const host = options.host ?? '127.0.0.1';
+  const endpoint = `http://${host}:${port}`;
   const proc = startProcess({
     name: options.name ?? 'moto',
     command: motoServer,
-    args: ['--host', '127.0.0.1', '--port', String(port)],
+    args: ['--host', host, '--port', String(port)],
     logDir,
     // Unbuffered, so the log shows requests as they happen, not when the buffer fills.
     env: { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' },

@@ -200,7 +200,7 @@ test('helm lint and helm template pass, with every optional part', () => {
   const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as k8s.V1Deployment;
   expect(deployment.spec?.replicas).toBe(2);
   const container = deployment.spec!.template.spec!.containers[0]!;
-  expect(container.image).toBe('ghcr.io/mlsecrets/mlsecrets:0.1.0');
+  expect(container.image).toBe('mlsecrets:0.1.0');
   expect(container.command).toEqual(['node', 'dist/main.js']);
   const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
   expect(env).toMatchObject({

@@ -38,6 +38,7 @@ describe('loadConfig', () => {
       leaderElectionRetryPeriodMs: 2_000,
       shards: 'off',
       shardLeaseDurationMs: 15_000,
+      refreshMountedPods: false,
     });
   });
 
@@ -59,6 +60,7 @@ describe('loadConfig', () => {
         MLSECRETS_WORKLOAD_KINDS: 'Job, PyTorchJob',
         MLSECRETS_SHARDS: 'auto',
         MLSECRETS_SHARD_LEASE_DURATION: '5s',
+        MLSECRETS_REFRESH_MOUNTED_PODS: 'true',
       },
       HOST,
     );
@@ -85,6 +87,7 @@ describe('loadConfig', () => {
       leaderElectionRetryPeriodMs: 2_000,
       shards: 'auto',
       shardLeaseDurationMs: 5_000,
+      refreshMountedPods: true,
     });
   });
 
@@ -228,5 +231,26 @@ describe('webhook flags', () => {
     ['--webhook=yes', /--webhook must be true or false/],
   ])('%s is rejected', (flag, message) => {
     expect(() => loadConfig([flag], {}, HOST)).toThrow(message);
+  });
+});
+
+describe('--refresh-mounted-pods', () => {
+  test('off by default; on from the flag or the environment; the flag wins', () => {
+    expect(loadConfig([], {}, HOST).refreshMountedPods).toBe(false);
+    expect(loadConfig(['--refresh-mounted-pods=true'], {}, HOST).refreshMountedPods).toBe(true);
+    expect(loadConfig([], { MLSECRETS_REFRESH_MOUNTED_PODS: 'true' }, HOST).refreshMountedPods).toBe(true);
+    expect(
+      loadConfig(['--refresh-mounted-pods', 'false'], { MLSECRETS_REFRESH_MOUNTED_PODS: 'true' }, HOST)
+        .refreshMountedPods,
+    ).toBe(false);
+  });
+
+  test.each(['yes', 'TRUE', '1'])('%j is rejected naming the flag', (value) => {
+    expect(() => loadConfig([`--refresh-mounted-pods=${value}`], {}, HOST)).toThrow(
+      /--refresh-mounted-pods must be true or false/,
+    );
+    expect(() => loadConfig([], { MLSECRETS_REFRESH_MOUNTED_PODS: value }, HOST)).toThrow(
+      /--refresh-mounted-pods/,
+    );
   });
 });

@@ -240,6 +240,9 @@ interface Harness {
   recovered: string[];
   /** Errors to throw from the next status patches, in order. */
   failStatus: Error[];
+  /** "binding/secret" per onNewData (pod refresh) and onDataChanged (rollout restart) call. */
+  newData: string[];
+  restarts: string[];
   reconciler: SecretBindingReconciler;
   reconcile(key?: string): Promise<ReconcileResult>;
   /** A new reconciler over the same cluster and store, as after an operator restart. */
@@ -331,6 +334,8 @@ function setup(
   };
   const hasher = new DataHasher(HASH_KEY);
   const recovered: string[] = [];
+  const newData: string[] = [];
+  const restarts: string[] = [];
   const build = () =>
     new SecretBindingReconciler({
       clock,
@@ -360,6 +365,8 @@ function setup(
       events: events_,
       hasher,
       onStoreRecovered: (b) => recovered.push(`${b.metadata.namespace}/${b.metadata.name}`),
+      onNewData: (b, secretName) => newData.push(`${b.metadata.name}/${secretName}`),
+      onDataChanged: (b, secretName) => restarts.push(`${b.metadata.name}/${secretName}`),
     });
   const harness: Harness = {
     clock,
@@ -372,6 +379,8 @@ function setup(
     hasher,
     recovered,
     failStatus,
+    newData,
+    restarts,
     reconciler: build(),
     reconcile: (key = KEY) => harness.reconciler.reconcile(key),
     restart: () => {
@@ -611,6 +620,25 @@ describe('SecretBindingReconciler: changes', () => {
     expect(status.sources).toContainEqual({ key: 'ml/huggingface', versionId: 'v2' });
     expect(h.secret()!.metadata.annotations![ISSUED_AT_ANNOTATION]).toBe('2025-01-01T00:16:00Z');
     expect(result).toEqual({ requeueAfterMs: 14 * MIN });
+  });
+
+  test('new data is told for pod refreshes whatever onRotation says; rollout restarts only with RolloutRestart', async () => {
+    for (const onRotation of [undefined, 'RolloutRestart'] as const) {
+      const spec = baseSpec();
+      if (onRotation) spec.projection = { onRotation };
+      const h = setup({ spec });
+      await h.reconcile();
+      // A first sync: no consumer had the Secret before.
+      expect([h.newData, h.restarts]).toEqual([[], []]);
+      h.clock.advance(15 * MIN); // next epoch, nothing changed in the store: nothing written
+      await h.reconcile();
+      expect(h.newData).toEqual([]);
+      h.provider.setJson('ml/huggingface', { token: 'hf_PLANTED_token_2' });
+      h.clock.advance(15 * MIN);
+      await h.reconcile();
+      expect(h.newData).toEqual([`${NAME}/${NAME}`]);
+      expect(h.restarts).toEqual(onRotation ? [`${NAME}/${NAME}`] : []);
+    }
   });
 
   test('deferBookkeeping: a rotation writes the Secret now and leaves its status and Event to the follow-up', async () => {

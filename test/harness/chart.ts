@@ -1,0 +1,104 @@
+// The operator as users run it: installed with the chart into a cluster with a real node, its
+// pods running the image built from the Dockerfile (scripts/build-images.sh).
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { installEmulators } from './emulators.ts';
+import { eventually } from './kube.ts';
+import { IMAGES, repoRoot, type NodeCluster } from './node-cluster.ts';
+
+export const RELEASE = 'mlsecrets';
+export const RELEASE_NAMESPACE = 'mlsecrets-system';
+export const CHART = path.join(repoRoot, 'charts', 'mlsecrets');
+const SELECTOR = 'app.kubernetes.io/name=mlsecrets,app.kubernetes.io/component!=test';
+
+/** Runs helm against the cluster; rejects with helm's own output. */
+export async function helm(nc: NodeCluster, ...args: string[]): Promise<string> {
+  const { helm: bin } = await installEmulators();
+  try {
+    const { stdout } = await promisify(execFile)(bin, ['--kubeconfig', nc.cluster.kubeconfigPath, ...args]);
+    return stdout;
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`helm ${args.join(' ')}: ${e.stderr || e.stdout || e.message}`);
+  }
+}
+
+/**
+ * `helm install` with the chart's defaults but for what a cluster without a registry or DNS
+ * needs: the test pod's image, and `extra` (`key=value`) values. Waits for the Deployment.
+ */
+export async function installChart(nc: NodeCluster, ...extra: string[]): Promise<void> {
+  const sets = [`tests.image=${IMAGES.busybox}`, ...extra].flatMap((s) => ['--set', s]);
+  await helm(
+    nc,
+    'install',
+    RELEASE,
+    CHART,
+    '--namespace',
+    RELEASE_NAMESPACE,
+    '--create-namespace',
+    ...sets,
+    '--wait',
+    '--timeout',
+    '3m',
+  );
+}
+
+export async function operatorPods(nc: NodeCluster): Promise<k8s.V1Pod[]> {
+  const list = await nc.c.core.listNamespacedPod({ namespace: RELEASE_NAMESPACE, labelSelector: SELECTOR });
+  return list.items.filter((p) => !p.metadata?.deletionTimestamp);
+}
+
+export function isReady(pod: k8s.V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** Waits until `count` operator pods run and are Ready, and returns them. */
+export function readyOperatorPods(nc: NodeCluster, count: number, timeoutMs = 120_000): Promise<k8s.V1Pod[]> {
+  return eventually(
+    () => operatorPods(nc),
+    (pods) => pods.length === count && pods.every((p) => p.status?.phase === 'Running' && isReady(p)),
+    { timeoutMs, intervalMs: 500, what: `${count} Ready operator pods` },
+  );
+}
+
+/** The pod that holds the leader Lease (its holderIdentity is the pod name). */
+export async function leader(nc: NodeCluster, timeoutMs = 60_000): Promise<string> {
+  const coordination = nc.kc.makeApiClient(k8s.CoordinationV1Api);
+  const lease = await eventually(
+    async () => {
+      const l = await coordination.readNamespacedLease({
+        namespace: RELEASE_NAMESPACE,
+        name: 'mlsecrets-leader',
+      });
+      const pods = await operatorPods(nc);
+      return { holder: l.spec?.holderIdentity, pods: pods.map((p) => p.metadata!.name!) };
+    },
+    (l) => l.holder !== undefined && l.pods.includes(l.holder),
+    { timeoutMs, intervalMs: 500, what: 'a running operator pod holding the leader Lease' },
+  );
+  return lease.holder!;
+}
+
+/** What a workload prints of a credential: the first 12 hex digits of its SHA-256. */
+export function fingerprint(value: string): string {
+  return createHash('sha256').update(value).digest('hex').slice(0, 12);
+}
+
+/** Waits for a pod to reach one of `phases` and returns it. */
+export function podInPhase(
+  nc: NodeCluster,
+  namespace: string,
+  name: string,
+  phases: string[],
+  timeoutMs = 90_000,
+): Promise<k8s.V1Pod> {
+  return eventually(
+    () => nc.c.core.readNamespacedPod({ namespace, name }),
+    (p) => phases.includes(p.status?.phase ?? ''),
+    { timeoutMs, intervalMs: 250, what: `pod ${namespace}/${name} ${phases.join(' or ')}` },
+  );
+}

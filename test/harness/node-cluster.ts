@@ -1,0 +1,96 @@
+// An end-to-end test file's own cluster with a real node: the control plane, a kubelet that
+// runs pods, the CRDs, and moto on the node bridge's host address so that pods reach it.
+// Each e2e file starts one (the node is the machine's: one at a time, run in band).
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { startCluster, type Cluster } from './cluster.ts';
+import { startMoto, type Emulator } from './emulators.ts';
+import { recordText, scanClusterBeforeStop } from './leak-run.ts';
+import { NETWORK } from './node/host.ts';
+import { clients, type Clients } from './resources.ts';
+
+export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
+
+export interface NodeCluster {
+  cluster: Cluster;
+  dir: string;
+  kc: k8s.KubeConfig;
+  c: Clients;
+  /** moto, listening where pods reach it (`http://10.244.0.1:PORT`). */
+  moto: Emulator;
+  /** Runs the real kubectl against this cluster. */
+  kubectl(...args: string[]): Promise<string>;
+  /**
+   * Records the cluster's Events, mlsecrets status and every pod's log for the run's leak
+   * scan, then stops everything and removes the directory (kept with KEEP_E2E_LOGS=1).
+   */
+  stop(): Promise<void>;
+}
+
+export async function startNodeCluster(prefix: string): Promise<NodeCluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mlsecrets-e2e-${prefix}-`));
+  const cluster = await startCluster({ repoRoot, dir, node: true });
+  let moto: Emulator | undefined;
+  try {
+    moto = await startMoto(path.join(dir, 'logs'), { host: NETWORK.hostAddress });
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(cluster.kubeconfigPath);
+    const kubectl = async (...args: string[]) =>
+      (await promisify(execFile)('kubectl', ['--kubeconfig', cluster.kubeconfigPath, ...args])).stdout;
+    const crds = path.join(repoRoot, 'crds');
+    await kubectl('apply', '-f', crds);
+    await kubectl('wait', '--for=condition=Established', '-f', crds);
+    const started = moto;
+    return {
+      cluster,
+      dir,
+      kc,
+      c: clients(kc),
+      moto: started,
+      kubectl,
+      async stop() {
+        try {
+          await recordPodLogs(kubectl);
+          await scanClusterBeforeStop(kc, `${path.basename(dir)} cluster`);
+        } finally {
+          await started.stop();
+          await cluster.stop();
+          if (process.env.KEEP_E2E_LOGS) console.log(`[e2e] logs kept in ${dir}`);
+          else fs.rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    };
+  } catch (error) {
+    await moto?.stop();
+    await cluster.stop();
+    throw error;
+  }
+}
+
+/** The images scripts/build-images.sh built: names the tests run. */
+export const IMAGES = {
+  busybox: 'localhost/mlsecrets-test/busybox:1.35',
+  node: 'localhost/mlsecrets-test/node:24',
+  trainer: 'localhost/mlsecrets-test/trainer:1',
+  inference: 'localhost/mlsecrets-test/inference:1',
+} as const;
+
+/** Every container's log, for the leak scan: what the operator and the workloads printed. */
+async function recordPodLogs(kubectl: (...args: string[]) => Promise<string>): Promise<void> {
+  const pods = JSON.parse(await kubectl('get', 'pods', '-A', '-o', 'json')) as k8s.V1PodList;
+  for (const pod of pods.items) {
+    const { namespace, name } = pod.metadata!;
+    for (const container of pod.spec?.containers ?? []) {
+      try {
+        const log = await kubectl('logs', '-n', namespace!, name!, '-c', container.name);
+        recordText(`pod ${namespace}/${name}/${container.name} log`, log);
+      } catch {
+        // a container that never started has no log
+      }
+    }
+  }
+}
