@@ -101,7 +101,7 @@ export async function startMoto(
     process: proc,
   });
   const name = options.name ?? 'moto';
-  announce(name, 'started', proc, port, started);
+  announce(name, 'started', proc, port, started, host);
   return {
     name,
     endpoint,
@@ -114,7 +114,7 @@ export async function startMoto(
     async stop() {
       const stopping = Date.now();
       await proc.stop();
-      announce(name, 'stopped', proc, port, stopping);
+      announce(name, 'stopped', proc, port, stopping, host);
     },
   };
 }
@@ -246,7 +246,14 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 // Tests must show that real processes ran: one line per start, reset and stop.
-function announce(name: string, what: string, proc: ManagedProcess, port: number, since: number): void {
+function announce(
+  name: string,
+  what: string,
+  proc: ManagedProcess,
+  port: number,
+  since: number,
+  host = '127.0.0.1',
+): void {
   const seconds = ((Date.now() - since) / 1000).toFixed(1);
-  process.stdout.write(`[harness] ${name} ${what} pid=${proc.pid} on 127.0.0.1:${port} in ${seconds}s\n`);
+  process.stdout.write(`[harness] ${name} ${what} pid=${proc.pid} on ${host}:${port} in ${seconds}s\n`);
 }
