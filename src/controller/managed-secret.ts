@@ -1,4 +1,5 @@
-// What the managed Secret of a binding should look like, and how the one in the cluster differs.
+// What the managed Secret of a binding should look like, how the one in the cluster differs,
+// and how it is brought there.
 import {
   BINDING_ANNOTATION,
   DATA_HASH_ANNOTATION,
@@ -12,7 +13,7 @@ import {
 import { shapeMetadata } from '../data/template.ts';
 import { API_VERSION, type SecretBinding } from '../api/types.ts';
 import type { DataHasher } from '../data/data-hash.ts';
-import type { SecretObject } from '../kube/kube-client.ts';
+import type { SecretObject, SecretWriter } from '../kube/kube-client.ts';
 
 /** RFC 3339 in whole seconds, as Kubernetes writes times. */
 export function formatTime(ms: number): string {
@@ -127,4 +128,25 @@ export function foreignKeys(existing: SecretObject, desired: SecretObject): stri
   const wanted = desired.data ?? {};
   // Own keys only: `in` would find "constructor" or "toString" on Object.prototype.
   return Object.keys(existing.data ?? {}).filter((k) => !Object.hasOwn(wanted, k));
+}
+
+/**
+ * Writes `desired` over `existing` (the Secret as read, or undefined when there is none), for
+ * both scopes: a Shared binding's one Secret and each PerWorkload Secret. Kubernetes refuses to
+ * change a Secret's type in place, so a new type means deleting the Secret (that incarnation
+ * only, by uid) and creating it anew. Keys others added are removed afterwards (server-side
+ * apply leaves fields it does not own).
+ */
+export async function writeSecret(
+  writer: SecretWriter,
+  existing: SecretObject | undefined,
+  desired: SecretObject,
+): Promise<void> {
+  const { namespace, name } = desired.metadata as { namespace: string; name: string };
+  if (existing && (existing.type ?? 'Opaque') !== desired.type) {
+    await writer.deleteSecret(namespace, name, existing.metadata.uid);
+    existing = undefined;
+  }
+  await writer.applySecret(desired);
+  if (existing) await writer.removeSecretKeys(namespace, name, foreignKeys(existing, desired));
 }

@@ -4,7 +4,7 @@ import { setCondition } from '../api/conditions.ts';
 import type { EffectiveLifetime } from '../api/defaults.ts';
 import { DATA_HASH_ANNOTATION, WORKLOAD_ANNOTATION } from '../api/labels.ts';
 import { ConditionReason, EventReason } from '../api/reasons.ts';
-import type { SecretBinding, SecretBindingStatus } from '../api/types.ts';
+import type { SecretBinding, SecretBindingStatus, SourceVersion } from '../api/types.ts';
 import type { AssembledData } from '../data/binding-data.ts';
 import { checkSize } from '../data/binding-data.ts';
 import type { DataHasher } from '../data/data-hash.ts';
@@ -14,7 +14,7 @@ import type { StoreHandle } from '../fetch/fetcher.ts';
 import type { SecretObject, SecretWriter } from '../kube/kube-client.ts';
 import { perWorkloadSecretName } from '../projection/pod-mutator.ts';
 import { nextDueAt, nextRefreshAt, renewalAt } from '../rotation/schedule.ts';
-import { desiredSecret, driftOf, foreignKeys, formatTime, issueOf, type Issue } from './managed-secret.ts';
+import { desiredSecret, driftOf, formatTime, issueOf, writeSecret, type Issue } from './managed-secret.ts';
 
 /** A workload that may hold a PerWorkload Secret. */
 export interface Workload {
@@ -24,6 +24,14 @@ export interface Workload {
   uid: string;
   /** Why it is over ("completed", "failed", "succeeded"), or undefined while it runs. */
   ended?: string;
+}
+
+/** What a per-workload Event is about: one workload's Secret. */
+export interface WorkloadSecret {
+  secret: string;
+  workload: Workload;
+  /** The remote versions an issue or renewal was made from. */
+  sources?: SourceVersion[];
 }
 
 export interface PerWorkloadContext {
@@ -37,11 +45,14 @@ export interface PerWorkloadContext {
   hasher: DataHasher;
   /** Reads the store (throws on failure; the caller turns that into status). */
   read(): Promise<{ handle: StoreHandle; assembled: AssembledData }>;
-  event(type: 'Normal' | 'Warning', reason: string, message: string): void;
+  /**
+   * Records an Event of one workload's Secret. Its audit record is written from it, so `about`
+   * is required: that record names the workload, which the binding alone does not (an optional
+   * callback for it, never wired, once left every per-workload record without one).
+   */
+  event(type: 'Normal' | 'Warning', reason: string, message: string, about: WorkloadSecret): void;
   writeStatus(status: SecretBindingStatus): Promise<void>;
   onProviderCall(handle: StoreHandle, operation: string): void;
-  /** Told of each issue and revocation, for the audit trail. */
-  onLifecycle?(action: 'issue' | 'revoke', secret: string, workload: Workload): void;
   /** Told when a workload's Secret is renewed with data its pods did not have (--refresh-mounted-pods). */
   onNewData?(secretName: string): void;
 }
@@ -65,11 +76,11 @@ export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<num
       'Normal',
       EventReason.Revoked,
       `Secret "${secret.metadata.name}" revoked: ${kind} "${name}" ${why}`,
-    );
-    ctx.onLifecycle?.(
-      'revoke',
-      secret.metadata.name!,
-      workload ?? { apiVersion: '', kind: kind!, name: name!, uid: '' },
+      {
+        secret: secret.metadata.name!,
+        // A workload that is gone is known by the Secret's annotation alone.
+        workload: workload ?? { apiVersion: '', kind: kind!, name: name!, uid: '' },
+      },
     );
   }
 
@@ -127,20 +138,22 @@ export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<num
     };
     const desired = desiredSecret(binding, name, data, issue, owner);
     if (fresh || !existing || driftOf(existing, desired, ctx.hasher)) {
-      await ctx.writer.applySecret(desired);
-      if (existing)
-        await ctx.writer.removeSecretKeys(desired.metadata.namespace!, name, foreignKeys(existing, desired));
+      // As the Shared path writes: a changed target type replaces the Secret.
+      await writeSecret(ctx.writer, existing, desired);
       if (fresh) {
         const verb = previous ? 'renewed' : 'issued';
         ctx.event(
           'Normal',
           previous ? EventReason.Renewed : EventReason.Synced,
           `Secret "${name}" ${verb} for ${workload.kind} "${workload.name}"; expires ${formatTime(issue.expiresAt)}`,
+          { secret: name, workload, sources: assembled.sources },
         );
-        ctx.onLifecycle?.('issue', name, workload);
         if (previous && previous.dataHash !== issue.dataHash) ctx.onNewData?.(name);
       } else {
-        ctx.event('Normal', EventReason.DriftCorrected, `Secret "${name}" was restored`);
+        ctx.event('Normal', EventReason.DriftCorrected, `Secret "${name}" was restored`, {
+          secret: name,
+          workload,
+        });
       }
     }
     dueTimes.push(Math.max(now + 1000, renewalAt(issue.issuedAt, issue.expiresAt - issue.issuedAt)));

@@ -35,16 +35,16 @@ import { ReconcileError, toReconcileError } from './errors.ts';
 import {
   desiredSecret,
   driftOf,
-  foreignKeys,
   formatTime,
   issueOf,
   ownedBy,
   parseTime,
+  writeSecret,
   type Issue,
 } from './managed-secret.ts';
 import { reconcilePerWorkload, type Workload } from './per-workload.reconciler.ts';
 import { bindingStoreLabel, type StoreDirectory } from './stores.ts';
-import type { AuditAction, AuditSink } from '../observability/audit.ts';
+import type { AuditAction, AuditRecord, AuditSink } from '../observability/audit.ts';
 import { allowedKey, checkPolicy } from '../policy/store-policy.ts';
 
 /** What a reconcile asks of the work queue. */
@@ -103,8 +103,8 @@ export interface SecretBindingReconcilerDeps {
   status: StatusWriter;
   events: EventRecorder;
   hasher: DataHasher;
-  /** The audit trail. */
-  audit?: AuditSink;
+  /** The audit trail (required: left unwired, every record would be dropped without a word). */
+  audit: AuditSink;
   /** Told of every failed reconcile, by condition reason (a metric). */
   onFailure?(reason: string): void;
   /** Labels of a namespace, for a ClusterSecretStore's namespaceSelector. */
@@ -127,6 +127,15 @@ export interface SecretBindingReconcilerDeps {
    * back, and the other bindings backing off from the same outage need not wait out their backoff.
    */
   onStoreRecovered?(binding: SecretBinding): void;
+}
+
+/** What an Event's audit record says beyond the binding and the store. */
+interface AuditSubject {
+  /** The remote versions the Secret was written from. */
+  sources?: SourceVersion[];
+  /** A PerWorkload Secret, and the workload it is (or was) issued for. */
+  secret?: string;
+  workload?: AuditRecord['workload'];
 }
 
 /** Why a Secret is (re)written, and the Event that says so. */
@@ -337,7 +346,7 @@ export class SecretBindingReconciler {
     const rewrite = cause.event !== undefined || drift !== undefined;
     if (rewrite) {
       try {
-        await this.write(existing, desired);
+        await writeSecret(this.deps.secrets, existing, desired);
         this.written.set(key, issue);
       } catch (error) {
         return this.failed(binding, existing, lifetime, writeFailed(name, error), now);
@@ -387,7 +396,7 @@ export class SecretBindingReconciler {
       if (failedForOutage(binding)) this.deps.onStoreRecovered?.(binding);
       const name = targetName(binding);
       if (done.event) {
-        this.event(binding, 'Normal', done.event.reason, done.event.message, status.sources);
+        this.event(binding, 'Normal', done.event.reason, done.event.message, { sources: status.sources });
       } else if (done.drift) {
         // A spec change (labels, type, annotations of the target) is not drift.
         if (done.specChanged)
@@ -423,7 +432,13 @@ export class SecretBindingReconciler {
           const epoch = refreshEpoch(now, lifetime.refreshMs);
           return { handle, assembled: await this.fetch(binding, handle, epoch, allowedKeys) };
         },
-        event: (type, reason, message) => this.event(binding, type, reason, message),
+        event: (type, reason, message, about) =>
+          this.event(binding, type, reason, message, {
+            sources: about.sources,
+            secret: about.secret,
+            // Named as the webhook's inject records name it, so a workload's records match.
+            workload: { kind: about.workload.kind, name: about.workload.name },
+          }),
         writeStatus: (status) => this.writeStatus(binding, status),
         onProviderCall: (handle, operation) => this.deps.onProviderCall?.(handle, operation),
         onNewData: (secretName) => this.deps.onNewData?.(binding, secretName),
@@ -588,17 +603,6 @@ export class SecretBindingReconciler {
     return { issue: previousIssue, fresh: false, cause: { event: undefined, message: '' } };
   }
 
-  private async write(existing: SecretObject | undefined, desired: SecretObject): Promise<void> {
-    const { namespace, name } = desired.metadata as { namespace: string; name: string };
-    // A Secret's type is immutable: changing it means a new Secret.
-    if (existing && (existing.type ?? 'Opaque') !== desired.type) {
-      await this.deps.secrets.deleteSecret(namespace, name, existing.metadata.uid);
-      existing = undefined;
-    }
-    await this.deps.secrets.applySecret(desired);
-    if (existing) await this.deps.secrets.removeSecretKeys(namespace, name, foreignKeys(existing, desired));
-  }
-
   private readyStatus(
     binding: SecretBinding,
     lifetime: EffectiveLifetime,
@@ -757,7 +761,7 @@ export class SecretBindingReconciler {
     type: 'Normal' | 'Warning',
     reason: string,
     message: string,
-    sources?: SourceVersion[],
+    about: AuditSubject = {},
   ): void {
     const subject: EventSubject = {
       apiVersion: API_VERSION,
@@ -767,25 +771,30 @@ export class SecretBindingReconciler {
       uid: binding.metadata.uid!,
     };
     this.deps.events.emit(subject, type, reason, message);
-    this.audit(binding, reason, type, message, sources);
+    this.audit(binding, reason, type, message, about);
   }
 
-  /** Every Event of the binding's life has its audit record, with the store and the versions read. */
+  /**
+   * Every Event of the binding's life has its audit record, with the store and the versions
+   * read, and for a PerWorkload Secret the Secret and its workload.
+   */
   private audit(
     binding: SecretBinding,
     reason: string,
     type: 'Normal' | 'Warning',
     message: string,
-    sources: SourceVersion[] | undefined,
+    { sources, secret, workload }: AuditSubject,
   ): void {
     const action = AUDIT_ACTIONS[reason] ?? (type === 'Warning' ? 'read-failed' : undefined);
-    if (!action || !this.deps.audit) return;
+    if (!action) return;
     const store = bindingStoreLabel(binding);
     this.deps.audit.record({
       action,
       outcome: type === 'Normal' ? 'success' : 'failure',
       binding: `${binding.metadata.namespace}/${binding.metadata.name}`,
       store,
+      ...(secret ? { secret } : {}),
+      ...(workload ? { workload } : {}),
       reason,
       message,
       ...(sources ? { sources: sources.map((x) => ({ key: x.key ?? '', versionId: x.versionId })) } : {}),

@@ -52,29 +52,43 @@ async function projectToken(team: string, name: string): Promise<void> {
   await waitForReady(nc.c, team, name);
 }
 
-/** A pod labelled for the binding that prints the fingerprint of the projected token, then exits. */
-async function readerPod(team: string, binding: string, name: string): Promise<k8s.V1Pod> {
-  await nc.c.core.createNamespacedPod({
-    namespace: team,
-    body: {
-      metadata: { name, labels: { 'mlsecrets.io/binding': binding } },
-      spec: {
-        restartPolicy: 'Never',
-        containers: [
-          {
-            name: 'reader',
-            image: IMAGES.busybox,
-            imagePullPolicy: 'Never',
-            command: [
-              'sh',
-              '-c',
-              `printf %s "$(cat /var/run/secrets/mlsecrets/${binding}/HF_TOKEN)" | sha256sum`,
-            ],
-          },
-        ],
-      },
+/**
+ * A pod labelled for the binding that prints the fingerprint of the projected token, then exits
+ * (non-zero when there is no token to read).
+ */
+function readerPodSpec(binding: string, name: string): k8s.V1Pod {
+  return {
+    metadata: { name, labels: { 'mlsecrets.io/binding': binding } },
+    spec: {
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'reader',
+          image: IMAGES.busybox,
+          imagePullPolicy: 'Never',
+          command: [
+            'sh',
+            '-c',
+            `t=$(cat /var/run/secrets/mlsecrets/${binding}/HF_TOKEN) && printf %s "$t" | sha256sum`,
+          ],
+        },
+      ],
     },
-  });
+  };
+}
+
+async function readerPod(team: string, binding: string, name: string): Promise<k8s.V1Pod> {
+  // With failurePolicy Ignore a pod created before the API server can call the webhook (a
+  // fresh install: until the operator has written the caBundle and the API server has read
+  // it) is admitted without its Secret. Dry runs go through the webhook too: wait for one
+  // that is injected before creating the pod.
+  await eventually(
+    () =>
+      nc.c.core.createNamespacedPod({ namespace: team, body: readerPodSpec(binding, name), dryRun: 'All' }),
+    (pod) => pod.spec?.volumes?.some((v) => v.secret?.secretName === binding) ?? false,
+    { timeoutMs: 60_000, intervalMs: 500, what: 'the webhook injecting a dry-run pod' },
+  );
+  await nc.c.core.createNamespacedPod({ namespace: team, body: readerPodSpec(binding, name) });
   return podInPhase(nc, team, name, ['Succeeded', 'Failed']);
 }
 
@@ -127,6 +141,7 @@ test('kubectl apply -k manifests/ brings up the same operator in a fresh install
   const team = await createTeam();
   await projectToken(team, 'hf');
   const pod = await readerPod(team, 'hf', 'reader');
+  expect(pod.spec?.volumes?.some((v) => v.secret?.secretName === 'hf')).toBe(true);
   expect(pod.status?.phase).toBe('Succeeded');
   expect((await nc.kubectl('logs', '-n', team, 'reader')).slice(0, 12)).toBe(fingerprint(token));
 }, 400_000);

@@ -32,24 +32,32 @@ export class SecretWatch {
   private readonly seen: { at: number; data: Record<string, string> }[] = [];
   private abort?: AbortController;
   private waiters: (() => void)[] = [];
+  private stopped = false;
 
   private constructor() {}
 
   static async start(kc: k8s.KubeConfig, namespace: string, name: string): Promise<SecretWatch> {
     const watch = new SecretWatch();
-    watch.abort = await new k8s.Watch(kc).watch(
+    await watch.connect(kc, namespace, name);
+    return watch;
+  }
+
+  /** Watches until stop(): a watch the server or an idle connection ends is started again. */
+  private async connect(kc: k8s.KubeConfig, namespace: string, name: string): Promise<void> {
+    this.abort = await new k8s.Watch(kc).watch(
       `/api/v1/namespaces/${namespace}/secrets`,
       { fieldSelector: `metadata.name=${name}` },
       (_type: string, secret: k8s.V1Secret) => {
         const data = Object.fromEntries(
           Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
         );
-        watch.seen.push({ at: Date.now(), data });
-        for (const wake of watch.waiters.splice(0)) wake();
+        this.seen.push({ at: Date.now(), data });
+        for (const wake of this.waiters.splice(0)) wake();
       },
-      () => undefined,
+      () => {
+        if (!this.stopped) void this.connect(kc, namespace, name).catch(() => undefined);
+      },
     );
-    return watch;
   }
 
   /** When data matching `accept` was first seen; waits for it up to `timeoutMs`. */
@@ -71,6 +79,7 @@ export class SecretWatch {
   }
 
   stop(): void {
+    this.stopped = true;
     this.abort?.abort();
   }
 }

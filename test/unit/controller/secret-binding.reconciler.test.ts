@@ -13,6 +13,7 @@ import type {
   Store,
 } from '../../../src/api/types.ts';
 import { ManualClock } from '../../../src/controller/clock.ts';
+import type { Workload } from '../../../src/controller/per-workload.reconciler.ts';
 import {
   RetryLater,
   SecretBindingReconciler,
@@ -23,6 +24,7 @@ import { Fetcher, type StoreHandle } from '../../../src/fetch/fetcher.ts';
 import { TokenBucket } from '../../../src/fetch/token-bucket.ts';
 import type { EventRecorder, EventSubject, EventType } from '../../../src/kube/events.ts';
 import type { SecretObject, SecretWriter, StatusWriter } from '../../../src/kube/kube-client.ts';
+import type { AuditRecord } from '../../../src/observability/audit.ts';
 import { collectingLogger } from '../../../src/observability/logger.ts';
 import {
   ProviderError,
@@ -234,6 +236,8 @@ interface Harness {
   bindings: Map<string, SecretBinding>;
   statusPatches: unknown[];
   events: RecordedEvent[];
+  /** The audit trail, record by record. */
+  audit: AuditRecord[];
   logs: string[];
   hasher: DataHasher;
   /** Bindings the reconciler reported as synced again after their store's outage. */
@@ -243,6 +247,8 @@ interface Harness {
   /** "binding/secret" per onNewData (pod refresh) and onDataChanged (rollout restart) call. */
   newData: string[];
   restarts: string[];
+  /** What workloadsFor answers for PerWorkload bindings (tests change it as Jobs start and end). */
+  workloads: Workload[];
   reconciler: SecretBindingReconciler;
   reconcile(key?: string): Promise<ReconcileResult>;
   /** A new reconciler over the same cluster and store, as after an operator restart. */
@@ -299,6 +305,8 @@ function setup(
   }
   const statusPatches: unknown[] = [];
   const events: RecordedEvent[] = [];
+  const audit: AuditRecord[] = [];
+  const workloads: Workload[] = [];
   const { logger, lines: logs } = collectingLogger();
   const failStatus: Error[] = [];
   const status: StatusWriter = {
@@ -363,6 +371,8 @@ function setup(
       secrets: cluster,
       status,
       events: events_,
+      audit: { record: (entry) => audit.push(structuredClone(entry)) },
+      workloadsFor: () => workloads.map((w) => ({ ...w })),
       hasher,
       onStoreRecovered: (b) => recovered.push(`${b.metadata.namespace}/${b.metadata.name}`),
       onNewData: (b, secretName) => newData.push(`${b.metadata.name}/${secretName}`),
@@ -375,12 +385,14 @@ function setup(
     bindings,
     statusPatches,
     events,
+    audit,
     logs,
     hasher,
     recovered,
     failStatus,
     newData,
     restarts,
+    workloads,
     reconciler: build(),
     reconcile: (key = KEY) => harness.reconciler.reconcile(key),
     restart: () => {
@@ -444,13 +456,15 @@ async function followRequeues(h: Harness, until: number, first?: ReconcileResult
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
 
 afterEach(() => {
-  // No planted value (nor its base64) may appear in a status patch, an Event or a log line.
+  // No planted value (nor its base64) may appear in a status patch, an Event, an audit record
+  // or a log line.
   const needles = [...planted].flatMap((v) => [v, Buffer.from(v).toString('base64')]);
   for (const h of harnesses) {
     const haystacks = [
       ...h.statusPatches.map((p) => JSON.stringify(p)),
       ...[...h.bindings.values()].map((b) => JSON.stringify(b.status ?? {})),
       ...h.events.map((e) => `${e.reason} ${e.message}`),
+      ...h.audit.map((r) => JSON.stringify(r)),
       ...h.logs,
     ];
     for (const haystack of haystacks) {
@@ -748,6 +762,128 @@ describe('SecretBindingReconciler: changes', () => {
     expect(h.cluster.deletes).toEqual([{ namespace: NS, name: NAME, uid: firstUid }]);
     expect(h.secret()!.type).toBe('example.com/ml-creds');
     expect(h.secret()!.metadata.uid).not.toBe(firstUid);
+  });
+});
+
+describe('SecretBindingReconciler: PerWorkload', () => {
+  const perWorkload = (): SecretBindingSpec => ({ ...baseSpec(), projection: { scope: 'PerWorkload' } });
+  const job = (name: string, ended?: string): Workload => ({
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    name,
+    uid: `${name}-uid`,
+    ...(ended ? { ended } : {}),
+  });
+  const pick = (r: AuditRecord) => ({
+    action: r.action,
+    outcome: r.outcome,
+    binding: r.binding,
+    secret: r.secret,
+    workload: r.workload,
+  });
+
+  test('issue, renewal and revocation audit records name the workload and its Secret', async () => {
+    const h = setup({ spec: perWorkload() });
+    h.workloads.push(job('train-1'), job('train-2'));
+    await h.reconcile();
+    expect(h.audit.map(pick)).toEqual([
+      {
+        action: 'issue',
+        outcome: 'success',
+        binding: KEY,
+        secret: 'finetune-train-1',
+        workload: { kind: 'Job', name: 'train-1' },
+      },
+      {
+        action: 'issue',
+        outcome: 'success',
+        binding: KEY,
+        secret: 'finetune-train-2',
+        workload: { kind: 'Job', name: 'train-2' },
+      },
+    ]);
+    // What the shared path's records carry as well: the store and the versions read.
+    expect(h.audit[0]).toMatchObject({
+      store: 'ClusterSecretStore/aws-ml',
+      sources: [
+        { key: 'ml/huggingface', versionId: 'v1' },
+        { key: 'ml/wandb', versionId: 'v1' },
+      ],
+      message: expect.stringMatching(/^Secret "finetune-train-1" issued for Job "train-1"/),
+    });
+
+    // Renewed at 2/3 of the 1h ttl.
+    h.audit.length = 0;
+    h.clock.advance(40 * MIN);
+    await h.reconcile();
+    expect(h.audit.map(pick)).toEqual([
+      {
+        action: 'renew',
+        outcome: 'success',
+        binding: KEY,
+        secret: 'finetune-train-1',
+        workload: { kind: 'Job', name: 'train-1' },
+      },
+      {
+        action: 'renew',
+        outcome: 'success',
+        binding: KEY,
+        secret: 'finetune-train-2',
+        workload: { kind: 'Job', name: 'train-2' },
+      },
+    ]);
+
+    // One Job completes, the other is deleted: both Secrets go, each record naming its Job.
+    h.audit.length = 0;
+    h.workloads.splice(0, 2, job('train-1', 'completed'));
+    h.clock.advance(MIN);
+    await h.reconcile();
+    expect(h.audit.map(pick)).toEqual([
+      {
+        action: 'revoke',
+        outcome: 'success',
+        binding: KEY,
+        secret: 'finetune-train-1',
+        workload: { kind: 'Job', name: 'train-1' },
+      },
+      {
+        action: 'revoke',
+        outcome: 'success',
+        binding: KEY,
+        secret: 'finetune-train-2',
+        workload: { kind: 'Job', name: 'train-2' },
+      },
+    ]);
+    expect(h.audit.map((r) => r.message)).toEqual([
+      'Secret "finetune-train-1" revoked: Job "train-1" completed',
+      'Secret "finetune-train-2" revoked: Job "train-2" is gone',
+    ]);
+  });
+
+  test("a changed target type replaces each workload's Secret (the type is immutable)", async () => {
+    const h = setup({ spec: perWorkload() });
+    h.workloads.push(job('train-1'), job('train-2'));
+    await h.reconcile();
+    const names = ['finetune-train-1', 'finetune-train-2'];
+    const before = names.map((name) => structuredClone(h.secret(name)!));
+    expect(before.map((s) => s.type)).toEqual(['Opaque', 'Opaque']);
+
+    h.clock.advance(MIN);
+    h.updateSpec((spec) => {
+      spec.target = { type: 'example.com/ml-creds' };
+    });
+    await h.reconcile();
+    // Deleted by uid (only the incarnation that was read), then written with the new type.
+    expect(h.cluster.deletes).toEqual(
+      before.map((s) => ({ namespace: NS, name: s.metadata.name, uid: s.metadata.uid })),
+    );
+    for (const [i, name] of names.entries()) {
+      const after = h.secret(name)!;
+      expect(after.type).toBe('example.com/ml-creds');
+      expect(after.metadata.uid).not.toBe(before[i]!.metadata.uid);
+      expect(decoded(after)).toEqual(decoded(before[i]));
+    }
+    expect(condition(h, 'Ready')).toMatchObject({ status: 'True', observedGeneration: 2 });
   });
 });
 
