@@ -12,19 +12,11 @@
 //   npm run bench:rotation [-- --rounds 10 --rounds-without 3]
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import {
-  fingerprint,
-  helm,
-  installChart,
-  podInPhase,
-  RELEASE,
-  RELEASE_NAMESPACE,
-  CHART,
-} from '../test/harness/chart.ts';
+import { fingerprint, helm, installChart, RELEASE, RELEASE_NAMESPACE, CHART } from '../test/harness/chart.ts';
 import { eventually } from '../test/harness/kube.ts';
-import { IMAGES, startNodeCluster, type NodeCluster } from '../test/harness/node-cluster.ts';
+import { startNodeCluster, type NodeCluster } from '../test/harness/node-cluster.ts';
 import { createBinding, createStore, putSourceSecret, waitForReady } from '../test/harness/resources.ts';
-import { SecretWatch, trainerEvents } from '../test/harness/workloads.ts';
+import { SecretWatch, startWatchingTrainer, trainerEvents } from '../test/harness/workloads.ts';
 
 const { values: args } = parseArgs({
   options: { rounds: { type: 'string', default: '10' }, 'rounds-without': { type: 'string', default: '3' } },
@@ -47,24 +39,7 @@ async function setUp(nc: NodeCluster): Promise<void> {
     projection: { as: 'volume' },
   });
   await waitForReady(nc.c, team, 'token', {}, 60_000);
-  await nc.c.core.createNamespacedPod({
-    namespace: team,
-    body: {
-      metadata: { name: 'trainer', labels: { 'mlsecrets.io/binding': 'token' } },
-      spec: {
-        terminationGracePeriodSeconds: 2,
-        containers: [
-          {
-            name: 'train',
-            image: IMAGES.trainer,
-            imagePullPolicy: 'Never',
-            env: [{ name: 'TRAINER_MODE', value: 'watch' }],
-          },
-        ],
-      },
-    },
-  });
-  await podInPhase(nc, team, 'trainer', ['Running']);
+  await startWatchingTrainer(nc, team, 'trainer', 'token');
 }
 
 async function rotate(nc: NodeCluster, watch: SecretWatch, timeoutMs: number): Promise<Round> {

@@ -7,12 +7,12 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import { fingerprint, installChart, podInPhase } from '../harness/chart.ts';
+import { fingerprint, installChart } from '../harness/chart.ts';
 import { eventually } from '../harness/kube.ts';
 import { recordPlanted } from '../harness/leak-run.ts';
 import { IMAGES, startNodeCluster, type NodeCluster } from '../harness/node-cluster.ts';
 import { createBinding, createStore, putSourceSecret, waitForReady } from '../harness/resources.ts';
-import { SecretWatch, trainerEvents } from '../harness/workloads.ts';
+import { SecretWatch, startWatchingTrainer, trainerEvents } from '../harness/workloads.ts';
 
 const team = 'serving';
 let nc: NodeCluster;
@@ -43,24 +43,7 @@ test('a running training pod sees each rotated value in its mounted file, withou
     projection: { as: 'volume' },
   });
   await waitForReady(nc.c, team, 'registry');
-  await nc.c.core.createNamespacedPod({
-    namespace: team,
-    body: {
-      metadata: { name: 'trainer', labels: { 'mlsecrets.io/binding': 'registry' } },
-      spec: {
-        terminationGracePeriodSeconds: 2,
-        containers: [
-          {
-            name: 'train',
-            image: IMAGES.trainer,
-            imagePullPolicy: 'Never',
-            env: [{ name: 'TRAINER_MODE', value: 'watch' }],
-          },
-        ],
-      },
-    },
-  });
-  await podInPhase(nc, team, 'trainer', ['Running']);
+  await startWatchingTrainer(nc, team, 'trainer', 'registry');
   await eventually(
     () => trainerEvents(nc, team, 'trainer'),
     (lines) => lines.some((l) => l.event === 'file' && l.sha256 === fingerprint(token)),

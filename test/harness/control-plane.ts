@@ -26,8 +26,11 @@ export interface ControlPlane {
   readonly apiServerUrl: string;
   readonly etcdUrl: string;
   readonly processes: ManagedProcess[];
-  /** Stops kube-controller-manager, kube-apiserver and etcd, in that order. */
-  stop(): Promise<void>;
+  /**
+   * Stops kube-controller-manager, kube-apiserver and etcd, in that order; each gets SIGKILL
+   * after `graceMs` (default 10 s).
+   */
+  stop(graceMs?: number): Promise<void>;
   /** Kills kube-apiserver with SIGKILL (fault tests); etcd keeps the data. */
   killApiServer(): Promise<void>;
   /** Starts kube-apiserver again on the same port and etcd. */
@@ -235,10 +238,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       apiServerUrl,
       etcdUrl,
       processes,
-      async stop() {
+      async stop(graceMs) {
         const etcd = processes.find((p) => p.name === 'etcd');
         if (etcd) signal(etcd.pid, 'SIGCONT'); // a paused etcd cannot stop
-        await stopAll(processes, log);
+        await stopAll(processes, log, graceMs);
         await etcdProxy?.close();
       },
       pauseEtcd() {
@@ -285,10 +288,14 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
-async function stopAll(processes: ManagedProcess[], log: (line: string) => void): Promise<void> {
+async function stopAll(
+  processes: ManagedProcess[],
+  log: (line: string) => void,
+  graceMs?: number,
+): Promise<void> {
   for (const p of [...processes].reverse()) {
     const begin = Date.now();
-    await p.stop();
+    await p.stop(graceMs);
     log(`[harness] ${p.name} stopped pid=${p.pid} in ${((Date.now() - begin) / 1000).toFixed(1)}s`);
   }
 }

@@ -1,7 +1,8 @@
 // Reading what the test workloads (test/e2e/images) report, and timing Secret writes as the
 // cluster sees them.
 import * as k8s from '@kubernetes/client-node';
-import type { NodeCluster } from './node-cluster.ts';
+import { podInPhase } from './chart.ts';
+import { IMAGES, type NodeCluster } from './node-cluster.ts';
 
 /** A line the trainer printed: `{"event": ..., "ts": ..., ...}`. */
 export interface TrainerEvent {
@@ -9,6 +10,36 @@ export interface TrainerEvent {
   ts?: string;
   sha256?: string;
   [field: string]: unknown;
+}
+
+/**
+ * Starts a long-running trainer (watch mode) labelled for `binding`, and waits until it runs:
+ * it prints a line each time a file the binding mounts changes.
+ */
+export async function startWatchingTrainer(
+  nc: NodeCluster,
+  namespace: string,
+  name: string,
+  binding: string,
+): Promise<void> {
+  await nc.c.core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name, labels: { 'mlsecrets.io/binding': binding } },
+      spec: {
+        terminationGracePeriodSeconds: 2,
+        containers: [
+          {
+            name: 'train',
+            image: IMAGES.trainer,
+            imagePullPolicy: 'Never',
+            env: [{ name: 'TRAINER_MODE', value: 'watch' }],
+          },
+        ],
+      },
+    },
+  });
+  await podInPhase(nc, namespace, name, ['Running']);
 }
 
 /** The trainer's output lines in a pod's log (one JSON object per line; anything else skipped). */
