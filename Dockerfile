@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# The mlsecrets operator image (DESIGN.md §6: Node.js 24, the version package.json pins).
+# The mlsecrets operator image (Node.js 24, the version package.json pins; see
+# docs/decisions/0002-typescript-toolchain.md).
 #   docker build -t mlsecrets:dev .
 # Runs as uid/gid 65532 (non-root), writes nothing at runtime (fits readOnlyRootFilesystem),
 # and has no HEALTHCHECK: the Deployment's liveness/readiness probes hit /healthz and /readyz.

@@ -1,4 +1,4 @@
-// `npm run bench`: the scale benchmark of DESIGN.md §7. Starts the local control plane and
+// `npm run bench`: the scale benchmark (bench/README.md). Starts the local control plane and
 // moto, seeds K remote secrets, measures a bare-client write floor, starts the operator as a
 // separate process, creates N SecretBindings and measures time to Ready, provider calls,
 // Kubernetes writes, peak RSS and CPU, a steady-state refresh, rotation and first-sync

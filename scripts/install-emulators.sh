@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the secret-store emulators and Helm that the integration tests drive, at pinned
-# versions, into a cache outside git (DESIGN.md section 4). Idempotent: a second run only
-# checks the cache. Prints `MOTO_SERVER=…`, `GCP_SM_EMULATOR=…` and `HELM=…` on stdout, one
-# per line, for other scripts to parse; everything else goes to stderr.
+# versions, into a cache outside git (docs/architecture.md, "Tests"). Idempotent: a second
+# run only checks the cache. Prints `MOTO_SERVER=…`, `GCP_SM_EMULATOR=…` and `HELM=…` on
+# stdout, one per line, for other scripts to parse; everything else goes to stderr.
 #
 #   MLSECRETS_CACHE_DIR   cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/mlsecrets)
 set -euo pipefail

@@ -1,4 +1,4 @@
-// Labels and annotations of the contract (DESIGN.md §2, "Managed Secret").
+// Labels and annotations users rely on (docs/api.md, "The managed Secret").
 export const FIELD_MANAGER = 'mlsecrets';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'mlsecrets';

@@ -1,6 +1,6 @@
 // Condition reasons and Event reasons. Stable CamelCase words: alerts and scripts match on them.
 
-/** Event reasons of the contract (DESIGN.md §2). */
+/** Event reasons users see (docs/api.md, "Events"). */
 export const EventReason = {
   Synced: 'Synced',
   Rotated: 'Rotated',

@@ -1,4 +1,5 @@
-// Informers → work queue → workers → reconcilers (DESIGN.md §3 controller/).
+// Informers → work queue → workers → reconcilers (docs/architecture.md, "How a reconcile
+// flows").
 import type { Logger } from 'winston';
 import { findCondition } from '../api/conditions.ts';
 import { BINDING_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';

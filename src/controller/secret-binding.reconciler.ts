@@ -1,4 +1,5 @@
-// Reconciles a SecretBinding into its managed Secret (DESIGN.md §3 "Reconcile").
+// Reconciles a SecretBinding into its managed Secret (docs/architecture.md, "The SecretBinding
+// reconciler").
 import type { Logger } from 'winston';
 import { findCondition, setCondition } from '../api/conditions.ts';
 import { effectiveLifetime, targetName, type EffectiveLifetime } from '../api/defaults.ts';

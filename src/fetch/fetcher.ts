@@ -1,4 +1,5 @@
-// The shared read layer between reconcilers and providers (DESIGN.md §3 fetch/).
+// The shared read layer between reconcilers and providers (docs/architecture.md, "Stores, the
+// fetch layer and providers").
 import type { Logger } from 'winston';
 import type { Clock } from '../controller/clock.ts';
 import { findId, requestId } from '../data/binding-data.ts';

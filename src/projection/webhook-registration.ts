@@ -1,4 +1,5 @@
-// The MutatingWebhookConfiguration the operator owns the caBundle of (DESIGN.md §6).
+// The MutatingWebhookConfiguration the operator owns the caBundle of (docs/architecture.md,
+// "The pod webhook and attestation").
 import { isNotFound, type KubeHttp } from '../kube/http.ts';
 
 export const WEBHOOK_CONFIGURATION = 'mlsecrets-pod-injector';

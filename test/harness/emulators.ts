@@ -1,6 +1,7 @@
-// The secret-store emulators the integration tests drive (DESIGN.md section 4): moto's server
-// for AWS Secrets Manager, Parameter Store and STS, and the community Google Secret Manager
-// emulator. Both are real processes on loopback, installed by scripts/install-emulators.sh.
+// The secret-store emulators the integration tests drive (docs/architecture.md, "Tests"):
+// moto's server for AWS Secrets Manager, Parameter Store and STS, and the community Google
+// Secret Manager emulator. Both are real processes on loopback, installed by
+// scripts/install-emulators.sh.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';

@@ -47,7 +47,7 @@ app.kubernetes.io/part-of: mlsecrets
 {{- printf "%s-metrics" (include "mlsecrets.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* The operator reads and patches exactly this MutatingWebhookConfiguration (DESIGN.md §6). */}}
+{{/* The operator reads and patches exactly this webhook configuration (docs/architecture.md). */}}
 {{- define "mlsecrets.webhookConfigurationName" -}}
 mlsecrets-pod-injector
 {{- end }}

@@ -1,6 +1,6 @@
 // Classifies AWS SDK errors into the port's categories, with messages of our own. Kept apart
-// from retry policy (DESIGN.md §5): this says what happened, the work queue decides when to
-// try again.
+// from retry policy (docs/architecture.md, "Stores, the fetch layer and providers"): this says
+// what happened, the work queue decides when to try again.
 import { ProviderError, type ProviderErrorCategory } from '../provider.port.ts';
 
 /** The AWS services the providers talk to. */

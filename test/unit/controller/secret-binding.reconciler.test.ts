@@ -1382,8 +1382,9 @@ describe('SecretBindingReconciler: outage and expiry', () => {
     expect(h.recovered).toEqual([KEY]);
   });
 
-  // Contract (DESIGN.md §2): DriftCorrected is for a Secret "changed or deleted by hand". A Secret
-  // the operator itself deleted on expiry and issues again after the outage is a new issue.
+  // Contract (docs/api.md, "Events"): DriftCorrected is for a Secret "changed or deleted by
+  // hand". A Secret the operator itself deleted on expiry and issues again after the outage is
+  // a new issue.
   test('a Secret deleted on expiry and issued again after recovery is Synced, not DriftCorrected', async () => {
     const h = await syncedThenOutage();
     h.clock.advance(HOUR);
