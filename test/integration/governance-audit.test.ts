@@ -1,6 +1,8 @@
-// The audit trail of a full scenario on the real control plane — sync, rotation, injection,
-// denial, per-job issue and revocation — holds exactly the expected records and no value.
-import { BatchV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+// The audit trail of a scenario on the real control plane — sync, rotation, injection, denial
+// and per-job issue — holds exactly the expected records and no value. This cluster has no node,
+// so its Job never runs or ends: the full scenario, with the revocation when the Job completes,
+// is tested on a real node (test/e2e/audit-trail.test.ts).
+import { BatchV1Api } from '@kubernetes/client-node';
 import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
 import { findLeaks, plant } from '../harness/leaks.ts';
 import { startTestOperator, type TestOperator } from '../harness/operator.ts';
@@ -38,7 +40,7 @@ afterAll(async () => {
   await c.core.deleteNamespace({ name: team }).catch(() => undefined);
 });
 
-test('sync, rotation, injection, denial, per-job issue and revocation, each audited once, without a value', async () => {
+test('sync, rotation, injection, denial and per-job issue, each audited once, without a value', async () => {
   const binding = (name: string) => `${team}/${name}`;
   await createBinding(c, team, 'served', {
     storeRef,
@@ -85,37 +87,17 @@ test('sync, rotation, injection, denial, per-job issue and revocation, each audi
     (d) => d?.TOKEN === value,
     { what: 'the per-job Secret' },
   );
-  const now = new Date().toISOString();
-  await batch.patchNamespacedJobStatus(
-    {
-      namespace: team,
-      name: 'train',
-      body: {
-        status: {
-          startTime: now,
-          completionTime: now,
-          succeeded: 1,
-          conditions: [
-            { type: 'SuccessCriteriaMet', status: 'True', lastTransitionTime: now, lastProbeTime: now },
-            { type: 'Complete', status: 'True', lastTransitionTime: now, lastProbeTime: now },
-          ],
-        },
-      },
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  // Recorded once the write returns, which the Secret may be visible a moment before.
   await eventually(
-    async () => op.audit.filter((r) => r.action === 'revoke').length,
-    (n) => n === 1,
-    {
-      what: 'the revocation audited',
-    },
+    async () => op.audit.filter((r) => r.action === 'issue' && r.binding === binding('per-job')).length,
+    (n) => n >= 1,
+    { what: 'the per-job issue audited' },
   );
 
   const records = op.audit;
   const of = (action: string, name: string) =>
     records.filter((r) => r.action === action && r.binding === binding(name));
-  // Exactly one issue per Secret, one injection, one denial, one revocation.
+  // Exactly one issue per Secret, one injection, one denial.
   expect(of('issue', 'served')).toHaveLength(1);
   expect(of('issue', 'served')[0]).toMatchObject({
     outcome: 'success',
@@ -143,17 +125,11 @@ test('sync, rotation, injection, denial, per-job issue and revocation, each audi
       message: expect.stringMatching(/service account "default" is not one of "trainer"/),
     }),
   ]);
-  expect(of('revoke', 'per-job')).toEqual([
-    expect.objectContaining({
-      message: expect.stringMatching(/Secret "per-job-train" revoked: Job "train" completed/),
-    }),
-  ]);
   // Nothing else happened, and nothing failed.
   expect([...new Set(records.map((r) => r.action))].sort()).toEqual([
     'inject',
     'inject-deny',
     'issue',
-    'revoke',
     'rotate',
   ]);
   expect(records.every((r) => typeof r.binding === 'string' && r.binding.startsWith(`${team}/`))).toBe(true);
