@@ -2,7 +2,7 @@
 // that mounts it as a volume. The kubelet rewrites Secret volumes only on its periodic pod sync
 // (a minute plus jitter by default); a pod update it sees (an annotation counts) syncs the pod at
 // once, and that sync remounts its volumes from the kubelet's watch-fed Secret cache, so the new
-// files appear within about a second. Env consumers cannot change in a running container and are
+// files appear a fraction of a second after the debounce window. Env consumers cannot change in a running container and are
 // left alone (that is onRotation: RolloutRestart's job).
 import type { Logger } from 'winston';
 import { EventReason } from '../api/reasons.ts';

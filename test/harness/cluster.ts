@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureControlPlaneBinaries, startControlPlane, type ControlPlane } from './control-plane.ts';
-import { claimHost, NETWORK, nodeUnsupportedReason, releaseHost } from './node/host.ts';
+import { claimHost, NETWORK, nodeToolsMissing, nodeUnsupportedReason, releaseHost } from './node/host.ts';
 import { startNode, type Node } from './node/node.ts';
 
 export interface Cluster {
@@ -59,6 +59,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   execFileSync('bash', [path.join(repoRoot, 'scripts', 'install-node.sh')], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  const missing = nodeToolsMissing();
+  if (missing) throw new Error(missing);
   const imagesDir = ensureImages(repoRoot);
   const begin = Date.now();
   const nodeDir = path.join(dir, 'node');
@@ -89,9 +91,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       kubeconfigPath: cp.kubeconfigPath,
       async stop() {
         await node.stop();
-        // The pods' watches died with their network namespaces, unclosed: kube-apiserver would
-        // wait on them for its whole grace period. The cluster is thrown away; 2 s is plenty.
-        await cp.stop(2_000);
+        // kube-apiserver serves on the bridge's address and deletes its endpoint lease through
+        // it on the way out: the host network goes last.
+        await cp.stop();
+        releaseHost();
       },
     };
   } catch (error) {

@@ -78,7 +78,14 @@ export function importImages(containerd: Containerd, imagesDir: string): string[
     const file = path.join(imagesDir, archive);
     const { name, digest } = archiveImage(file);
     if (held.get(name) === digest) continue;
-    containerd.ctr('images', 'import', file);
+    try {
+      containerd.ctr('images', 'import', file);
+    } catch {
+      // Seen once right after the archive was rebuilt: "parent snapshot ... does not exist"
+      // while unpacking over the old image of that name. Without it the import goes through.
+      if (held.has(name)) containerd.ctr('images', 'remove', name);
+      containerd.ctr('images', 'import', file);
+    }
     imported.push(name);
   }
   return imported;

@@ -64,12 +64,17 @@ interface HostState {
 }
 
 /**
- * Why the node cannot run here, or undefined when it can. One line: tests that need pods
- * fail with it, rather than being skipped.
+ * Why the node cannot run on this machine, or undefined when it can. One line: tests that need
+ * pods fail with it, rather than being skipped.
  */
 export function nodeUnsupportedReason(): string | undefined {
   if (process.platform !== 'linux') return `the test node needs Linux (this is ${process.platform})`;
   if (process.getuid?.() !== 0) return 'the test node needs root (it creates a bridge, cgroups and mounts)';
+  return undefined;
+}
+
+/** What scripts/install-node.sh should have installed and is missing, or undefined. */
+export function nodeToolsMissing(): string | undefined {
   for (const tool of ['ip', 'nft', 'iptables', 'containerd', 'ctr', 'runc']) {
     if (!onPath(tool)) return `the test node needs ${tool}: run scripts/install-node.sh`;
   }

@@ -9,7 +9,7 @@ import type { ControlPlane } from '../control-plane.ts';
 import { kubeconfigFor } from '../kubeconfig.ts';
 import { startProcess, waitUntil, type ManagedProcess } from '../process.ts';
 import { importImages, removeContainers, startContainerd, type Containerd } from './containerd.ts';
-import { NETWORK, NODE_NAME, releaseHost, restoreKubeletSysctls } from './host.ts';
+import { NETWORK, NODE_NAME, restoreKubeletSysctls } from './host.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -19,7 +19,10 @@ export interface Node {
   readonly containerd: Containerd;
   /** Stops the kubelet and starts it again; running containers are not touched. */
   restartKubelet(): Promise<void>;
-  /** Stops every pod and process of the node and undoes what it changed on the host. */
+  /**
+   * Stops every pod and process of the node. The host keeps its network until releaseHost(),
+   * once the control plane that serves on the bridge has stopped too.
+   */
   stop(): Promise<void>;
 }
 
@@ -95,11 +98,14 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     processes.push(start('kube-proxy', [`--config=${files.kubeProxyConfig}`, '--v=1']));
 
     const waitKubelet = async (p: ManagedProcess) => {
+      const since = Date.now();
       await waitUntil('kubelet /healthz', () => httpOk('http://127.0.0.1:10248/healthz'), {
         timeoutMs: 60_000,
         process: p,
       });
-      await waitUntil(`node ${NODE_NAME} Ready`, () => nodeReady(controlPlane), {
+      // Ready as reported by this kubelet: after a restart the old kubelet's Ready condition
+      // stays True for 40 s, so only a heartbeat of the new one counts.
+      await waitUntil(`node ${NODE_NAME} Ready`, () => nodeReadySince(controlPlane, since), {
         timeoutMs: 60_000,
         process: p,
       });
@@ -141,8 +147,7 @@ async function stopNode(
   // With the kubelet gone, containerd still knows its sandboxes: stop them before it goes.
   if (containerd) removeContainers(containerd.socket);
   await byName('containerd')?.stop();
-  releaseHost();
-  log('[harness] node stopped, host restored');
+  log('[harness] node stopped');
 }
 
 interface NodeFiles {
@@ -255,10 +260,17 @@ function writeNodeFiles(dir: string, cp: ControlPlane): NodeFiles {
   };
 }
 
-async function nodeReady(cp: ControlPlane): Promise<boolean> {
-  const body = await httpsGet(cp, `/api/v1/nodes/${NODE_NAME}`);
-  const node = JSON.parse(body) as { status?: { conditions?: { type: string; status: string }[] } };
-  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+/** Whether the node is Ready, by a heartbeat (node Lease renewal) made after `sinceMs`. */
+async function nodeReadySince(cp: ControlPlane, sinceMs: number): Promise<boolean> {
+  const node = JSON.parse(await httpsGet(cp, `/api/v1/nodes/${NODE_NAME}`)) as {
+    status?: { conditions?: { type: string; status: string }[] };
+  };
+  const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  const lease = JSON.parse(
+    await httpsGet(cp, `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${NODE_NAME}`),
+  ) as { spec?: { renewTime?: string } };
+  // renewTime has microseconds; a second's slack covers the clock's rounding.
+  return ready && Date.parse(lease.spec?.renewTime ?? '') >= sinceMs - 1000;
 }
 
 function httpsGet(cp: ControlPlane, urlPath: string): Promise<string> {
