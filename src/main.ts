@@ -2,6 +2,8 @@
 import os from 'node:os';
 import { loadConfig } from './config/config.ts';
 import { loadConnection } from './kube/connection.ts';
+import { KubeHttp } from './kube/http.ts';
+import { ensureOperatorNamespace } from './kube/operator-namespace.ts';
 import { createLogger } from './observability/logger.ts';
 import { Operator } from './operator.ts';
 
@@ -11,6 +13,10 @@ async function main(): Promise<void> {
   // Not client-node's KubeConfig unless the kubeconfig needs it (exec plugins, OIDC, proxies):
   // its generated API models would be ~45 MiB of the operator's memory.
   const kubeConfig = await loadConnection(config.kubeconfig);
+  // Outside a cluster, a fresh one has no operator namespace yet (see config.ts).
+  if (config.createOperatorNamespace) {
+    await ensureOperatorNamespace(new KubeHttp(kubeConfig), config.operatorNamespace, logger);
+  }
   const operator = new Operator({
     config,
     kubeConfig,

@@ -10,8 +10,13 @@ export interface OperatorConfig {
   webhookAddress: string;
   /** Watch only these namespaces; empty: all. */
   namespaces: string[];
-  /** Where the operator keeps its own state (the data-hash key). */
+  /** Where the operator keeps its own state (the data-hash key, webhook certificate, Leases). */
   operatorNamespace: string;
+  /**
+   * Outside a cluster (a kubeconfig given, no pod service account): create the operator
+   * namespace at start when it is missing. Inside a cluster (the chart's pod) it never is.
+   */
+  createOperatorNamespace: boolean;
   logLevel: LogLevel;
   workers: number;
   /** Identity of this replica, for Events and the audit trail. */
@@ -62,7 +67,7 @@ export const FLAGS = {
   'operator-namespace': {
     env: 'POD_NAMESPACE',
     default: 'mlsecrets-system',
-    help: "the operator's own namespace (holds its data-hash key)",
+    help: "the operator's own namespace (its data-hash key, webhook certificate and Leases); created when missing if run with a kubeconfig",
   },
   'log-level': { env: 'MLSECRETS_LOG_LEVEL', default: 'info', help: 'error, warn, info or debug' },
   workers: { env: 'MLSECRETS_WORKERS', default: '8', help: 'concurrent reconciles' },
@@ -209,18 +214,36 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
       `--shard-lease-duration must be whole seconds from 1s to 1h, not "${get('shard-lease-duration')}"`,
     );
   }
+  const operatorNamespace = get('operator-namespace');
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(operatorNamespace)) {
+    throw new Error(
+      `--operator-namespace must be a namespace name (a DNS label), not "${operatorNamespace}"`,
+    );
+  }
+  const kubeconfig = get('kubeconfig') || undefined;
+  // `npm start` on a fresh cluster: controller-runtime would turn leader election off outside a
+  // cluster, but that alone would not start: the data-hash key Secret and the webhook
+  // certificate live in the operator namespace too. So outside a cluster the operator creates
+  // that namespace (as `helm install --create-namespace` does), and everything that needs it
+  // (key, certificate, Lease, shard Leases) works as in a pod. Leader election stays on by
+  // default: a local `npm start` against a cluster where the chart already runs in that
+  // namespace then waits as a follower instead of writing alongside the in-cluster leader.
+  // In a pod (no kubeconfig) the chart made the namespace and grants no right to create one:
+  // nothing is created there.
+  const createOperatorNamespace = kubeconfig !== undefined;
   const list = (value: string) =>
     value
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
   return {
-    kubeconfig: get('kubeconfig') || undefined,
+    kubeconfig,
     metricsAddress: get('metrics-addr'),
     healthAddress: get('health-addr'),
     webhookAddress: get('webhook-addr'),
     namespaces: list(get('namespaces')),
-    operatorNamespace: get('operator-namespace'),
+    operatorNamespace,
+    createOperatorNamespace,
     logLevel: logLevel as LogLevel,
     workers,
     instance: get('instance') || hostname,

@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       webhookAddress: ':9443',
       namespaces: [],
       operatorNamespace: 'mlsecrets-system',
+      createOperatorNamespace: false,
       logLevel: 'info',
       workers: 8,
       instance: HOST,
@@ -71,6 +72,7 @@ describe('loadConfig', () => {
       webhookAddress: '0.0.0.0:8443',
       namespaces: ['a', 'b'],
       operatorNamespace: 'ops',
+      createOperatorNamespace: true,
       logLevel: 'debug',
       workers: 3,
       instance: 'mlsecrets-abc',
@@ -166,6 +168,69 @@ describe('loadConfig', () => {
     for (const [name, flag] of Object.entries(FLAGS)) {
       expect([name, typeof flag.env, typeof flag.default]).toEqual([name, 'string', 'string']);
     }
+  });
+});
+
+describe('the operator namespace, in and outside a cluster', () => {
+  test('in a pod (no kubeconfig; the chart sets POD_NAMESPACE): nothing is created, leader election on', () => {
+    const config = loadConfig([], { POD_NAMESPACE: 'platform', POD_NAME: 'mlsecrets-0' }, HOST);
+    expect(config).toMatchObject({
+      kubeconfig: undefined,
+      operatorNamespace: 'platform',
+      createOperatorNamespace: false,
+      leaderElect: true,
+    });
+  });
+
+  test.each([
+    ['--kubeconfig', ['--kubeconfig', '.cache/kubeconfig'], {}],
+    ['KUBECONFIG', [], { KUBECONFIG: '/home/me/.kube/config' }],
+  ])(
+    'outside a cluster (%s): mlsecrets-system is created when missing; leader election stays on',
+    (_, argv, env) => {
+      const config = loadConfig(argv, env, HOST);
+      expect(config).toMatchObject({
+        operatorNamespace: 'mlsecrets-system',
+        createOperatorNamespace: true,
+        leaderElect: true,
+        leaderElectionId: 'mlsecrets-leader',
+      });
+    },
+  );
+
+  test('outside a cluster, --operator-namespace and --leader-elect still decide', () => {
+    const config = loadConfig(
+      ['--kubeconfig=/kc', '--operator-namespace=dev-ops', '--leader-elect=false'],
+      {},
+      HOST,
+    );
+    expect(config).toMatchObject({
+      operatorNamespace: 'dev-ops',
+      createOperatorNamespace: true,
+      leaderElect: false,
+    });
+    expect(loadConfig([], { KUBECONFIG: '/kc', MLSECRETS_LEADER_ELECT: 'false' }, HOST).leaderElect).toBe(
+      false,
+    );
+  });
+
+  test('an empty --kubeconfig is in-cluster: nothing is created', () => {
+    expect(loadConfig(['--kubeconfig='], { KUBECONFIG: '/kc' }, HOST).createOperatorNamespace).toBe(false);
+  });
+
+  test.each(['', 'Ops', 'ml_ops', '-ops', 'ops-', 'a.b', 'x'.repeat(64)])(
+    'operator namespace %j is rejected naming --operator-namespace',
+    (value) => {
+      expect(() => loadConfig([`--operator-namespace=${value}`], {}, HOST)).toThrow(
+        /--operator-namespace must be a namespace name/,
+      );
+    },
+  );
+
+  test('a bad POD_NAMESPACE is rejected naming the flag too', () => {
+    expect(() => loadConfig([], { POD_NAMESPACE: 'Not Valid' }, HOST)).toThrow(
+      /--operator-namespace.*"Not Valid"/,
+    );
   });
 });
 
