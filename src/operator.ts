@@ -173,6 +173,8 @@ export class Operator {
       logger,
       // A first sync waits 10 ms more; a burst of them makes a call per worker's worth of asks.
       batchWindowMs: 10,
+      // Real milliseconds, even when a test drives `clock` by hand (see Fetcher's batchClock).
+      batchClock: systemClock,
       observer: {
         providerCall: (store, operation) => metrics.providerCall(store, operation),
         providerLatency: (store, operation, ms) => metrics.providerLatency(store, operation, ms),
@@ -286,6 +288,7 @@ export class Operator {
       this.manager.startWorkers();
       this.shards = new ShardMembership({
         http,
+        clock,
         logger,
         namespace: config.operatorNamespace,
         identity: config.instance,
@@ -303,6 +306,7 @@ export class Operator {
     } else if (config.leaderElect) {
       this.elector = new LeaderElector({
         http,
+        clock,
         logger,
         namespace: config.operatorNamespace,
         name: config.leaderElectionId,

@@ -2,7 +2,8 @@
 // a little tighter than client-go's (lease 10 s, renew deadline 7 s, retry 2 s) so that a
 // crashed leader is replaced within 15 s. client-node has no helper for it.
 import type { Logger } from 'winston';
-import { isConflict, isNotFound, type KubeHttp } from '../kube/http.ts';
+import { isConflict, isNotFound, type KubeHttp, type RequestOptions } from '../kube/http.ts';
+import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 
 interface Lease {
   metadata: { name: string; namespace: string; resourceVersion?: string };
@@ -24,6 +25,8 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Renewal timers, the renew deadline and Lease call timeouts (default: the system clock). */
+  clock?: Clock;
   onStartedLeading: () => void;
   /** Called at once when leadership is lost: the caller must stop writing. */
   onStoppedLeading: () => void;
@@ -47,8 +50,8 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private lastRenew = 0;
-  private timer?: NodeJS.Timeout;
-  private deadlineTimer?: NodeJS.Timeout;
+  private timer?: TimerHandle;
+  private deadlineTimer?: TimerHandle;
 
   constructor(options: LeaderElectionOptions) {
     this.options = {
@@ -56,6 +59,7 @@ export class LeaderElector {
       leaseDurationMs: options.leaseDurationMs ?? 10_000,
       renewDeadlineMs: options.renewDeadlineMs ?? 7_000,
       retryPeriodMs: options.retryPeriodMs ?? 2_000,
+      clock: options.clock ?? systemClock,
     };
   }
 
@@ -68,7 +72,7 @@ export class LeaderElector {
    * ago by its own clock. False from the moment the deadline passes, even before the renewal
    * loop notices (its timer may not have run yet).
    */
-  holdsLease(now = Date.now()): boolean {
+  holdsLease(now = this.options.clock.now()): boolean {
     return now < this.leaseValidUntil();
   }
 
@@ -87,8 +91,8 @@ export class LeaderElector {
    */
   async stop({ release = true } = {}): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    if (this.timer) this.options.clock.clearTimer(this.timer);
+    if (this.deadlineTimer) this.options.clock.clearTimer(this.deadlineTimer);
     if (this.leading && !release) {
       this.leading = false;
       return;
@@ -101,7 +105,7 @@ export class LeaderElector {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    const now = Date.now();
+    const now = this.options.clock.now();
     let acquired = false;
     try {
       acquired = await this.tryAcquireOrRenew(now);
@@ -119,14 +123,16 @@ export class LeaderElector {
         this.options.onStartedLeading();
       }
       // Step down at the deadline even if the next renewal hangs.
-      if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-      this.deadlineTimer = setTimeout(() => this.checkDeadline(), this.options.renewDeadlineMs + 1);
-      this.deadlineTimer.unref();
+      if (this.deadlineTimer) this.options.clock.clearTimer(this.deadlineTimer);
+      this.deadlineTimer = this.options.clock.setTimer(
+        () => this.checkDeadline(),
+        this.options.renewDeadlineMs + 1,
+      );
     } else {
       this.checkDeadline();
     }
-    this.timer = setTimeout(() => void this.tick(), this.nextAttemptInMs());
-    this.timer.unref();
+    // (The system clock's timers are unref'd: a pending renewal never keeps the process alive.)
+    this.timer = this.options.clock.setTimer(() => void this.tick(), this.nextAttemptInMs());
   }
 
   /**
@@ -137,7 +143,7 @@ export class LeaderElector {
   private nextAttemptInMs(): number {
     const { retryPeriodMs } = this.options;
     if (this.leading || !this.observed || !this.otherHolds) return retryPeriodMs;
-    const expiresIn = this.observed.at + this.observed.durationMs + 1 - Date.now();
+    const expiresIn = this.observed.at + this.observed.durationMs + 1 - this.options.clock.now();
     return Math.max(10, Math.min(retryPeriodMs, expiresIn));
   }
 
@@ -145,10 +151,10 @@ export class LeaderElector {
   private checkDeadline(): void {
     if (!this.leading || this.stopped || this.holdsLease()) return;
     this.leading = false;
-    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    if (this.deadlineTimer) this.options.clock.clearTimer(this.deadlineTimer);
     this.options.logger.warn('lost leadership', {
       lease: `${this.options.namespace}/${this.options.name}`,
-      sinceRenewalMs: Date.now() - this.lastRenew,
+      sinceRenewalMs: this.options.clock.now() - this.lastRenew,
     });
     this.options.onStoppedLeading();
   }
@@ -162,13 +168,10 @@ export class LeaderElector {
     const stamp = new Date(now).toISOString().replace('Z', '000Z'); // MicroTime
     let lease: Lease;
     try {
-      lease = await this.options.http.request<Lease>('GET', `${this.path}/${this.options.name}`, {
-        signal: this.timeout(),
-      });
+      lease = await this.bounded<Lease>('GET', `${this.path}/${this.options.name}`);
     } catch (error) {
       if (!isNotFound(error)) throw error;
-      await this.options.http.request('POST', this.path, {
-        signal: this.timeout(),
+      await this.bounded('POST', this.path, {
         body: {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
@@ -200,8 +203,7 @@ export class LeaderElector {
       leaseTransitions: (lease.spec.leaseTransitions ?? 0) + (holder === identity ? 0 : 1),
     };
     try {
-      await this.options.http.request('PUT', `${this.path}/${this.options.name}`, {
-        signal: this.timeout(),
+      await this.bounded('PUT', `${this.path}/${this.options.name}`, {
         body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec },
       });
     } catch (error) {
@@ -211,9 +213,25 @@ export class LeaderElector {
     return true;
   }
 
-  /** No Lease call outlives the renew deadline (client-go bounds its renewals the same way). */
-  private timeout(): AbortSignal {
-    return AbortSignal.timeout(this.options.renewDeadlineMs);
+  /**
+   * A Lease call that never outlives the renew deadline (client-go bounds its renewals the same
+   * way): aborted as AbortSignal.timeout would, but on our clock.
+   */
+  private async bounded<T>(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
+    const controller = new AbortController();
+    const timer = this.options.clock.setTimer(
+      () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      this.options.renewDeadlineMs,
+    );
+    try {
+      return await this.options.http.request<T>(method, path, { ...options, signal: controller.signal });
+    } finally {
+      this.options.clock.clearTimer(timer);
+    }
   }
 
   private async release(): Promise<void> {

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'winston';
 import { isConflict, isNotFound, type KubeHttp } from '../kube/http.ts';
+import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 
 /** The label on every member Lease; the value is always "true". */
 export const SHARD_MEMBER_LABEL = 'mlsecrets.io/shard-member';
@@ -89,7 +90,8 @@ export interface ShardMembershipOptions {
    */
   joinDelayMs?: number;
   vnodes?: number;
-  now?: () => number;
+  /** Lease validity, the join delay and the renewal timer (default: the system clock). */
+  clock?: Clock;
   /** Called whenever what this replica owns may have changed (ring or own eligibility). */
   onChange: (state: ShardState) => void;
 }
@@ -109,9 +111,9 @@ export interface ShardState {
  * Lease so peers take over at once.
  */
 export class ShardMembership {
-  private readonly options: Required<Omit<ShardMembershipOptions, 'now'>> & { now: () => number };
+  private readonly options: Required<ShardMembershipOptions>;
   private readonly observed = new Map<string, { record: string; at: number }>();
-  private timer?: NodeJS.Timeout;
+  private timer?: TimerHandle;
   private stopped = false;
   private lastRenew = 0;
   /** When our Lease became valid after a time without one: the join delay runs from here. */
@@ -129,7 +131,7 @@ export class ShardMembership {
       renewDeadlineMs: options.renewDeadlineMs ?? Math.round((leaseDurationMs * 2) / 3),
       joinDelayMs: options.joinDelayMs ?? leaseDurationMs,
       vnodes: options.vnodes ?? 256,
-      now: options.now ?? Date.now,
+      clock: options.clock ?? systemClock,
     };
   }
 
@@ -147,7 +149,7 @@ export class ShardMembership {
    * can see its Lease expire, even if the tick that would notice has not run yet.
    */
   renewedInTime(): boolean {
-    return this.lastRenew > 0 && this.options.now() - this.lastRenew <= this.options.renewDeadlineMs;
+    return this.lastRenew > 0 && this.options.clock.now() - this.lastRenew <= this.options.renewDeadlineMs;
   }
 
   /** Renews at once, then every retry period. */
@@ -158,7 +160,7 @@ export class ShardMembership {
   /** Stops renewing; `release` deletes the own Lease (a crash leaves it to expire). */
   async stop({ release = true } = {}): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.options.clock.clearTimer(this.timer);
     if (!release) return;
     await this.options.http.request('DELETE', `${this.path}/${this.leaseName}`).catch((error: unknown) => {
       if (!isNotFound(error))
@@ -174,7 +176,7 @@ export class ShardMembership {
     if (this.stopped) return;
     try {
       // Validity counts from before the request: a slow write cannot stretch our lease.
-      const now = this.options.now();
+      const now = this.options.clock.now();
       await this.renew();
       // Without a renewal for a whole lease, peers may have dropped us and taken our keys: we
       // join again as a new member would.
@@ -192,8 +194,8 @@ export class ShardMembership {
       this.publish(this.current?.ring ?? new HashRing([], this.options.vnodes));
     }
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.options.retryPeriodMs);
-    this.timer.unref();
+    // (The system clock's timers are unref'd: a pending renewal never keeps the process alive.)
+    this.timer = this.options.clock.setTimer(() => void this.tick(), this.options.retryPeriodMs);
   }
 
   /**
@@ -201,7 +203,7 @@ export class ShardMembership {
    * only when that fails, so a renewal is one round trip on a busy apiserver.
    */
   private async renew(): Promise<void> {
-    const stamp = new Date(this.options.now()).toISOString().replace('Z', '000Z'); // MicroTime
+    const stamp = new Date(this.options.clock.now()).toISOString().replace('Z', '000Z'); // MicroTime
     const spec = {
       holderIdentity: this.options.identity,
       leaseDurationSeconds: Math.max(1, Math.ceil(this.options.leaseDurationMs / 1000)),
@@ -260,7 +262,7 @@ export class ShardMembership {
     const list = await this.options.http.request<{ items: Lease[] }>('GET', this.path, {
       query: { labelSelector: `${SHARD_MEMBER_LABEL}=true` },
     });
-    const now = this.options.now();
+    const now = this.options.clock.now();
     const live = new Set<string>();
     const seen = new Set<string>();
     for (const lease of list.items) {
@@ -281,7 +283,7 @@ export class ShardMembership {
   }
 
   private publish(ring: HashRing): void {
-    const now = this.options.now();
+    const now = this.options.clock.now();
     const renewed = this.lastRenew > 0 && now - this.lastRenew <= this.options.renewDeadlineMs;
     const active =
       renewed &&

@@ -88,6 +88,7 @@ export class Fetcher {
   /** The refresh epoch (notOlderThan) each store was last prefetched for. */
   private readonly prefetched = new Map<string, number>();
   private readonly batchWindowMs: number;
+  private readonly batchClock: Clock;
 
   constructor(options: {
     clock: Clock;
@@ -101,9 +102,17 @@ export class Fetcher {
      * worker's worth.
      */
     batchWindowMs?: number;
+    /**
+     * The clock the batch window is timed on (default: `clock`). The operator times it on the
+     * system clock whatever its own clock: the window is a few milliseconds of real time for
+     * asks to gather in, so an operator run on a manual clock must not wait for the clock to
+     * be moved before a first read goes out.
+     */
+    batchClock?: Clock;
   }) {
     this.clock = options.clock;
     this.batchWindowMs = options.batchWindowMs ?? 0;
+    this.batchClock = options.batchClock ?? options.clock;
     this.logger = options.logger;
     this.observer = options.observer;
     this.maxIdleMs = options.maxIdleMs ?? 2 * 3600_000;
@@ -219,7 +228,7 @@ export class Fetcher {
           this.pending.delete(store.id);
           void this.flush(batch!.store, batch!.items);
         };
-        if (this.batchWindowMs > 0) setTimeout(send, this.batchWindowMs);
+        if (this.batchWindowMs > 0) this.batchClock.setTimer(send, this.batchWindowMs);
         else setImmediate(send);
       }
       batch.items.push({ request, notOlderThan, resolve, epoch });

@@ -23,6 +23,7 @@ let team: string;
 let other: string;
 let op: TestOperator;
 const store = `core-${Date.now().toString(36)}`;
+const quietStore = `${store}-quiet`;
 const hfToken = plant('hf');
 const s3Key = plant('s3');
 
@@ -45,6 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await op?.stop();
   await deleteClusterStore(c, store).catch(() => undefined);
+  await deleteClusterStore(c, quietStore).catch(() => undefined);
   for (const ns of [source, team, other]) await c.core.deleteNamespace({ name: ns }).catch(() => undefined);
 });
 
@@ -218,8 +220,11 @@ test('a managed Secret whose labels are stripped by hand is still ours: relabell
 });
 
 test('an unchanged refresh writes neither the Secret nor the status', async () => {
+  // A store of its own, so that its provider reads are this binding's refreshes: every refresh
+  // epoch (1 s) reads the remote secret once, and a read is counted as it starts.
+  await createStore(c, 'ClusterSecretStore', quietStore, { provider: { kubernetes: { namespace: source } } });
   await createBinding(c, team, 'quiet', {
-    storeRef: { kind: 'ClusterSecretStore', name: store },
+    storeRef: { kind: 'ClusterSecretStore', name: quietStore },
     data: [{ secretKey: 'KEY', remoteRef: { key: 's3-training', property: 'AWS_ACCESS_KEY_ID' } }],
     lifetime: { ttl: '1h', refreshInterval: '1s' },
   });
@@ -227,8 +232,17 @@ test('an unchanged refresh writes neither the Secret nor the status', async () =
   const secretVersion = () =>
     c.core.readNamespacedSecret({ namespace: team, name: 'quiet' }).then((s) => s.metadata?.resourceVersion);
   const bindingVersion = () => getBinding(c, team, 'quiet').then((b) => b.metadata.resourceVersion);
+  const reads = async () =>
+    (await op.operator.metrics.providerCalls.get()).values
+      .filter(
+        (v) => v.labels.store === `ClusterSecretStore/${quietStore}` && v.labels.operation === 'GetSecret',
+      )
+      .reduce((sum, v) => sum + v.value, 0);
   const [s1, b1] = [await secretVersion(), await bindingVersion()];
-  await new Promise((r) => setTimeout(r, 3_200)); // three refreshes
+  const readsBefore = await reads();
+  // Three refreshes done: a binding's reconciles run one at a time, so the fourth read after
+  // the snapshot means the third refresh has finished, writes and all.
+  await eventually(reads, (n) => n >= readsBefore + 4, { what: 'four refresh reads', timeoutMs: 10_000 });
   expect([await secretVersion(), await bindingVersion()]).toEqual([s1, b1]);
 });
 

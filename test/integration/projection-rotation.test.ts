@@ -14,6 +14,7 @@ import {
   putSourceSecret,
   secretData,
   waitForReady,
+  type BindingObject,
 } from '../harness/resources.ts';
 
 const kc = testKubeConfig();
@@ -76,6 +77,24 @@ const restartedAt = async () =>
   (await apps.readNamespacedDeployment({ namespace: team, name: 'inference' })).spec?.template.metadata
     ?.annotations?.['mlsecrets.io/restartedAt'];
 
+/**
+ * Waits for `count` re-issues of the Secret after `from` (new status.issuedAt values: the
+ * schedule re-issues every 2 s) and returns the dataHash each one carried.
+ */
+async function reissuesAfter(from: BindingObject, count: number): Promise<(string | undefined)[]> {
+  const issued = new Map<string, string | undefined>();
+  await eventually(
+    () => getBinding(c, team, 'model-api'),
+    (b) => {
+      const at = b.status?.issuedAt;
+      if (at !== undefined && at !== from.status?.issuedAt) issued.set(at, b.status?.dataHash);
+      return issued.size >= count;
+    },
+    { what: `${count} re-issues on schedule`, timeoutMs: count * 2_000 + 6_000 },
+  );
+  return [...issued.values()];
+}
+
 test('the cron schedule re-issues the Secret (status.nextRotationAt set, Rotated Events)', async () => {
   const binding = await getBinding(c, team, 'model-api');
   expect(Date.parse(binding.status!.nextRotationAt!)).toBeGreaterThan(Date.now() - 5_000);
@@ -96,12 +115,18 @@ test('the cron schedule re-issues the Secret (status.nextRotationAt set, Rotated
 });
 
 test('a re-issue with identical data restarts nothing', async () => {
-  // Several rotations have happened by now, all with the same data.
-  await new Promise((r) => setTimeout(r, 1_500));
+  const before = await getBinding(c, team, 'model-api');
+  const data = await secretData(c, team, 'model-api');
+  // Three re-issues, all with the same data: a restart requested by the first two would have
+  // been written by the time the third comes (the debounce is 300 ms, re-issues 2 s apart).
+  const hashes = await reissuesAfter(before, 3);
+  expect(hashes).toEqual([before.status!.dataHash, before.status!.dataHash, before.status!.dataHash]);
+  expect(await secretData(c, team, 'model-api')).toEqual(data);
   expect(await restartedAt()).toBeUndefined();
 });
 
 test('changed data restarts the consuming Deployment exactly once and never touches the Job', async () => {
+  const oldHash = (await getBinding(c, team, 'model-api')).status!.dataHash;
   const jobBefore = await batch.readNamespacedJob({ namespace: team, name: 'training' });
   const generationBefore = (await apps.readNamespacedDeployment({ namespace: team, name: 'inference' }))
     .metadata!.generation!;
@@ -115,8 +140,15 @@ test('changed data restarts the consuming Deployment exactly once and never touc
     what: 'the restart annotation',
     timeoutMs: 6_000,
   });
-  // More rotations pass with the same (new) data: no second restart.
-  await new Promise((r) => setTimeout(r, 4_500));
+  // More rotations pass with the same (new) data: no second restart. (Three re-issues after the
+  // one that wrote the new data, as above.)
+  const changed = await eventually(
+    () => getBinding(c, team, 'model-api'),
+    (b) => b.status?.dataHash !== undefined && b.status.dataHash !== oldHash,
+    { what: 'the new data hash in the status', timeoutMs: 6_000 },
+  );
+  const newHash = changed.status!.dataHash;
+  expect(await reissuesAfter(changed, 3)).toEqual([newHash, newHash, newHash]);
   const deployment = await apps.readNamespacedDeployment({ namespace: team, name: 'inference' });
   expect(deployment.metadata!.generation).toBe(generationBefore + 1);
   const jobAfter = await batch.readNamespacedJob({ namespace: team, name: 'training' });

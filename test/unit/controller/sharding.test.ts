@@ -1,4 +1,5 @@
 import winston from 'winston';
+import { ManualClock } from '../../../src/controller/clock.ts';
 import { KubeApiError, type KubeHttp } from '../../../src/kube/http.ts';
 import {
   HashRing,
@@ -159,7 +160,10 @@ class FakeLeases {
 
 describe('ShardMembership', () => {
   const logger = winston.createLogger({ silent: true });
-  let now = 1_000_000;
+  let clock: ManualClock;
+  beforeEach(() => {
+    clock = new ManualClock();
+  });
   const members: ShardMembership[] = [];
   afterEach(async () => {
     for (const m of members.splice(0)) await m.stop({ release: false });
@@ -173,7 +177,7 @@ describe('ShardMembership', () => {
       identity,
       leaseDurationMs: 10_000,
       retryPeriodMs: 60_000, // ticks are driven by hand below
-      now: () => now,
+      clock,
       onChange: (s) => states.push(s),
     });
     members.push(m);
@@ -191,10 +195,10 @@ describe('ShardMembership', () => {
     expect((lease.metadata.labels as Record<string, string>)[SHARD_MEMBER_LABEL]).toBe('true');
     expect(states.at(-1)).toMatchObject({ active: false });
     expect(states.at(-1)!.ring.members).toEqual(['a']);
-    now += 9_000;
+    clock.advance(9_000);
     await tick(m);
     expect(m.state!.active).toBe(false);
-    now += 1_000;
+    clock.advance(1_000);
     await tick(m);
     expect(m.state!.active).toBe(true);
   });
@@ -206,13 +210,13 @@ describe('ShardMembership', () => {
     fake.put('b', 'T1');
     await m.start();
     expect(m.state!.ring.members).toEqual(['a', 'b']);
-    now += 6_000;
+    clock.advance(6_000);
     fake.put('b', 'T2'); // b renews
     await tick(m);
-    now += 6_000; // 12 s since b was first seen, 6 s since it renewed
+    clock.advance(6_000); // 12 s since b was first seen, 6 s since it renewed
     await tick(m);
     expect(m.state!.ring.members).toEqual(['a', 'b']);
-    now += 4_500; // b silent for 10.5 s: expired
+    clock.advance(4_500); // b silent for 10.5 s: expired
     await tick(m);
     expect(m.state!.ring.members).toEqual(['a']);
     fake.put('b', 'T3'); // b comes back
@@ -227,21 +231,21 @@ describe('ShardMembership', () => {
     const fake = new FakeLeases();
     const m = member(fake, 'a', []);
     await m.start();
-    now += 10_000;
+    clock.advance(10_000);
     await tick(m);
     expect(m.state!.active).toBe(true);
     fake.failing = true;
-    now += 7_000; // past the renew deadline (2/3 of 10 s)
+    clock.advance(7_000); // past the renew deadline (2/3 of 10 s)
     await tick(m);
     expect(m.state!.active).toBe(false);
-    now += 5_000; // 12 s without renewal: peers have seen our Lease expire
+    clock.advance(5_000); // 12 s without renewal: peers have seen our Lease expire
     await tick(m);
     expect(m.state!.active).toBe(false);
     fake.failing = false;
-    now += 1_000;
+    clock.advance(1_000);
     await tick(m);
     expect(m.state!.active).toBe(false); // joining again
-    now += 10_000;
+    clock.advance(10_000);
     await tick(m);
     expect(m.state!.active).toBe(true);
   });
@@ -263,6 +267,28 @@ describe('ShardMembership', () => {
       'GET list',
     ]);
     expect(fake.leases.get('mlsecrets-shard-a')!.spec.holderIdentity).toBe('a');
+  });
+
+  test('renews on its clock, every retry period, and not once stopped', async () => {
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    const fake = new FakeLeases();
+    const m = member(fake, 'a', []);
+    await m.start();
+    fake.calls.length = 0;
+    clock.advance(59_999);
+    await settle();
+    expect(fake.calls).toEqual([]);
+    clock.advance(1);
+    await settle();
+    expect(fake.calls).toEqual(['PUT mlsecrets-shard-a', 'GET list']);
+    await m.stop({ release: false });
+    fake.calls.length = 0;
+    clock.advance(120_000);
+    await settle();
+    expect(fake.calls).toEqual([]);
+    expect(clock.pending()).toBe(0);
   });
 
   test('stop() deletes the own Lease so peers take over at once', async () => {

@@ -342,10 +342,18 @@ describe('Fetcher', () => {
     await settle();
     // A turn later, still inside the window: no call yet, and the next ask joins the batch.
     expect(provider.calls).toHaveLength(0);
+    clock.advance(29);
     const second = fetcher.read(store, [{ key: 'b' }], clock.now());
+    await settle();
+    expect(provider.calls).toHaveLength(0);
+    clock.advance(1); // the window closes
     await Promise.all([first, second]);
     expect(provider.calls).toEqual([[{ key: 'a' }, { key: 'b' }]]);
-    await fetcher.read(store, [{ key: 'c' }], clock.now());
+    const third = fetcher.read(store, [{ key: 'c' }], clock.now());
+    await settle();
+    expect(provider.calls).toHaveLength(1); // a window of its own
+    clock.advance(30);
+    await third;
     expect(provider.calls).toEqual([[{ key: 'a' }, { key: 'b' }], [{ key: 'c' }]]);
   });
 
