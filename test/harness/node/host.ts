@@ -129,7 +129,7 @@ export function restoreKubeletSysctls(): void {
 export function releaseHost(): void {
   const state = readHostState();
   if (!state) return;
-  killShims(state.dir);
+  killLeftovers(state.dir);
   unmountUnder(state.dir);
   for (const ns of listDir('/var/run/netns').filter((n) => n.startsWith('cni-'))) {
     run('ip', ['netns', 'delete', ns]);
@@ -223,21 +223,37 @@ function removeKubeChains(): void {
   }
 }
 
-/** containerd's shims outlive containerd: each was started with our socket's address. */
-function killShims(dir: string): void {
+/** The node's and the control plane's programs: what may outlive a test run that was killed. */
+const PROGRAMS = new Set([
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubelet',
+  'kube-proxy',
+  'containerd',
+  'containerd-shim-runc-v2',
+]);
+
+/**
+ * Kills what is left of the cluster whose node worked in `dir`: containerd's shims always
+ * outlive containerd, and a killed run's kube-apiserver can hang in its shutdown. Only our
+ * programs, and only those started with a path in the cluster's own directory.
+ */
+function killLeftovers(dir: string): void {
+  const clusterDir = `${path.dirname(dir)}/`;
   for (const pid of listDir('/proc').filter((p) => /^\d+$/.test(p))) {
-    let cmdline: string;
+    let argv: string[];
     try {
-      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     } catch {
       continue;
     }
-    if (cmdline.includes('containerd-shim') && cmdline.includes(dir)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone already
-      }
+    if (!PROGRAMS.has(path.basename(argv[0] ?? '')) || !argv.some((a) => a.includes(clusterDir))) continue;
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone already
     }
   }
 }
