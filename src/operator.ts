@@ -74,7 +74,7 @@ export class Operator {
     this.options = options;
     const clock = options.clock ?? systemClock;
     // The reconcilers' writes: refused once this replica no longer holds the Lease.
-    const http = new KubeHttp(options.kubeConfig, { writableUntil: () => this.writableUntil() });
+    const http = new KubeHttp(options.kubeConfig, { writableUntil: () => this.writableUntil(), clock });
     this.kube = new KubeClient(http);
     this.metrics = new OperatorMetrics({ defaultMetrics: options.serve ?? true });
     this.manager = new Manager({
@@ -95,7 +95,10 @@ export class Operator {
     // Every replica's own writes (install key, Lease, webhook certificate and configuration).
     const http = new KubeHttp(this.options.kubeConfig);
     // What only the leader writes: Events of reconciles, rollout restarts, pod refreshes.
-    const leaderHttp = new KubeHttp(this.options.kubeConfig, { writableUntil: () => this.writableUntil() });
+    const leaderHttp = new KubeHttp(this.options.kubeConfig, {
+      writableUntil: () => this.writableUntil(),
+      clock,
+    });
     const silenceBound = 2 * (this.options.silenceLimitMs ?? 5 * 60_000);
     if (this.options.serve ?? true) {
       const live = informersLive(

@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { getGlobalDispatcher, request as undiciRequest, type Dispatcher } from 'undici';
+import { systemClock, type Clock } from '../controller/clock.ts';
 import { clientNodeConnection, type KubeConnection } from './connection.ts';
 
 /** A failed Kubernetes API call: the HTTP status and the API's own reason and message. */
@@ -68,6 +69,8 @@ export interface RequestOptions {
 export class KubeHttp {
   private readonly connection: Promise<KubeConnection>;
   private readonly writableUntil?: () => number;
+  /** What `writableUntil` is compared with: the clock the time it answers comes from. */
+  private readonly clock: Clock;
 
   /**
    * From a connection (what the operator's main builds, see connection.ts), or from
@@ -79,9 +82,15 @@ export class KubeHttp {
    * a write decided in time cannot go out later (a process paused while it was connecting
    * wakes with its timers first: the abort runs before the request could be sent).
    * The reconcilers' writes of a leader-elected replica: see LeaderElector.leaseValidUntil.
+   * `clock` (default: the system clock) is the one `writableUntil` reads its time from, such
+   * as the leader elector's: the time it answers is compared with this clock's now().
    */
-  constructor(source: KubeConfig | KubeConnection, options: { writableUntil?: () => number } = {}) {
+  constructor(
+    source: KubeConfig | KubeConnection,
+    options: { writableUntil?: () => number; clock?: Clock } = {},
+  ) {
     this.writableUntil = options.writableUntil;
+    this.clock = options.clock ?? systemClock;
     if ('authenticate' in source) {
       this.connection = Promise.resolve(source);
     } else {
@@ -158,7 +167,8 @@ export class KubeHttp {
     let dispatcher: Dispatcher | undefined = auth.dispatcher;
     if (method !== 'GET' && this.writableUntil) {
       const writableUntil = this.writableUntil;
-      const left = writableUntil() - Date.now();
+      const clock = this.clock;
+      const left = writableUntil() - clock.now();
       if (!(left > 0)) throw new NotLeaderError(method);
       if (Number.isFinite(left)) {
         const deadline = AbortSignal.timeout(Math.ceil(left));
@@ -171,7 +181,7 @@ export class KubeHttp {
       dispatcher = (dispatcher ?? getGlobalDispatcher()).compose((dispatch) => (opts, handler) => {
         const start = handler.onRequestStart?.bind(handler);
         handler.onRequestStart = (controller, ctx) => {
-          if (writableUntil() <= Date.now()) return controller.abort(new NotLeaderError(method));
+          if (writableUntil() <= clock.now()) return controller.abort(new NotLeaderError(method));
           return start?.(controller, ctx);
         };
         return dispatch(opts, handler);

@@ -85,6 +85,8 @@ export class RolloutRestarter {
   private timer?: TimerHandle;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Ends the current poll pause at once (set only while one is pending). */
+  private wake?: () => void;
 
   constructor(options: RolloutRestarterOptions) {
     // Field by field: a caller passing its own optional setting through as undefined keeps the default.
@@ -117,6 +119,8 @@ export class RolloutRestarter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) this.options.clock.clearTimer(this.timer);
+    // A poll pause on a clock that may never move again (a ManualClock) must not hold stop().
+    this.wake?.();
     await this.running;
   }
 
@@ -171,8 +175,9 @@ export class RolloutRestarter {
 
   /** Waits until the rollout is available, or the timeout passes (a stuck rollout must not hold the others forever). */
   private async waitForRollout(path: string, generation: number): Promise<void> {
-    const deadline = Date.now() + this.options.rolloutTimeoutMs;
-    while (!this.stopped && Date.now() < deadline) {
+    const { clock } = this.options;
+    const deadline = clock.now() + this.options.rolloutTimeoutMs;
+    while (!this.stopped && clock.now() < deadline) {
       const current = await this.options.http.request<Workload>('GET', path);
       const status = current.status ?? {};
       const wanted = current.spec.replicas ?? 1;
@@ -183,7 +188,22 @@ export class RolloutRestarter {
       ) {
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, this.options.pollMs).unref());
+      await this.sleep(this.options.pollMs);
     }
+  }
+
+  /** The pause between polls, on the injected clock; stop() cuts it short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.options.clock.setTimer(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        this.wake = undefined;
+        this.options.clock.clearTimer(timer);
+        resolve();
+      };
+    });
   }
 }

@@ -1,7 +1,7 @@
 // The informer never dies silently: failed or closed watches restart, 410 Gone lists again,
 // and a silent watch is torn down by the watchdog.
 import v8 from 'node:v8';
-import { systemClock } from '../../../src/controller/clock.ts';
+import { ManualClock } from '../../../src/controller/clock.ts';
 import type { KubeHttp } from '../../../src/kube/http.ts';
 import { Informer, type KubeObject } from '../../../src/kube/informer.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
@@ -57,23 +57,32 @@ const object = (name: string, rv: string): KubeObject => ({
   metadata: { name, namespace: 'ns', resourceVersion: rv },
 });
 
-function informer(http: FakeHttp, silenceLimitMs = 60_000, metadataOnly = false) {
+function informer(http: FakeHttp, silenceLimitMs = 60_000, metadataOnly = false, clock = new ManualClock()) {
   return new Informer<KubeObject>({
     name: 'test',
     http: http as unknown as KubeHttp,
     path: '/x',
-    clock: systemClock,
+    clock,
     logger: silentLogger(),
     silenceLimitMs,
     metadataOnly,
   });
 }
 
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
+/** Lets the informer's pending work (all of it promise continuations of the fake) run. */
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Moves `clock` to its next timer (a backoff, the watchdog) and lets the informer act on it,
+ * until `check` holds. Bounded: a condition never reached fails instead of spinning.
+ */
+async function advanceUntil(clock: ManualClock, check: () => boolean): Promise<void> {
+  await flush();
+  for (let step = 0; !check(); step++) {
+    const next = clock.nextTimerAt();
+    if (step === 20 || next === undefined) throw new Error('condition not reached');
+    clock.advance(next - clock.now());
+    await flush();
   }
 }
 
@@ -91,7 +100,7 @@ test('lists, then watches from the list resourceVersion, applying events to the 
   inf.on('add', (o) => seen.push(`add ${o.metadata.name}`));
   inf.on('delete', (o) => seen.push(`delete ${o.metadata.name}`));
   await inf.start();
-  await until(() => seen.length === 3);
+  await flush();
   expect(seen).toEqual(['add a', 'add b', 'delete a']);
   expect(http.watches[0]?.resourceVersion).toBe('7');
   expect(inf.list().map((o) => o.metadata.name)).toEqual(['b']);
@@ -121,7 +130,8 @@ test('cached objects lose their managedFields and keep fast properties', async (
   });
   const inf = informer(http);
   await inf.start();
-  await until(() => inf.list().length === 2);
+  await flush();
+  expect(inf.list()).toHaveLength(2);
   for (const cached of inf.list()) {
     expect(Object.keys(cached.metadata)).toEqual(['name', 'namespace', 'resourceVersion', 'labels']);
     expect(hasFastProperties(cached.metadata)).toBe(true);
@@ -138,7 +148,8 @@ test('a metadata-only informer asks for PartialObjectMetadata and takes an empty
   });
   const inf = informer(http, 60_000, true);
   await inf.start();
-  await until(() => inf.list().length === 1);
+  await flush();
+  expect(inf.list()).toHaveLength(1);
   expect(http.listAccepts).toEqual(['application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1']);
   expect(http.watches[0]?.accept).toBe('application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1');
   expect(inf.status()).toMatchObject({ synced: true, restarts: 0 });
@@ -151,9 +162,13 @@ test('a failed watch restarts from the last resourceVersion, counted as a restar
     emit({ type: 'ADDED', object: object('a', '3') as never });
     throw new Error('connection reset');
   });
-  const inf = informer(http);
+  const clock = new ManualClock();
+  const inf = informer(http, 60_000, false, clock);
   await inf.start();
-  await until(() => http.watches.length >= 2);
+  await flush();
+  // Not at once: after a backoff on the clock.
+  expect(http.watches).toHaveLength(1);
+  await advanceUntil(clock, () => http.watches.length >= 2);
   expect(http.watches[1]?.resourceVersion).toBe('3');
   expect(inf.status()).toMatchObject({ restarts: 1, lastError: 'connection reset', running: true });
   await inf.stop();
@@ -166,16 +181,19 @@ test('410 Gone lists again and carries on', async () => {
   );
   const inf = informer(http);
   await inf.start();
-  await until(() => http.lists >= 2 && http.watches.length >= 2);
+  await flush();
+  expect(http.lists).toBe(2);
+  expect(http.watches).toHaveLength(2);
   expect(inf.status().restarts).toBe(0);
   await inf.stop();
 });
 
 test('a silent watch is torn down by the watchdog and restarted', async () => {
   const http = new FakeHttp();
-  const inf = informer(http, 50); // bookmarks would come; none do
+  const clock = new ManualClock();
+  const inf = informer(http, 50, false, clock); // bookmarks would come; none do
   await inf.start();
-  await until(() => http.watches.length >= 2, 3_000);
+  await advanceUntil(clock, () => http.watches.length >= 2);
   expect(inf.status().lastError).toMatch(/no watch activity/);
   await inf.stop();
   expect(inf.status().running).toBe(false);

@@ -295,8 +295,10 @@ describe('find on the gcp provider', () => {
       addSecret(api, 'a-0', {}, grpcError(status.PERMISSION_DENIED));
       for (let i = 1; i < 5 * FIND_CONCURRENCY; i++) addSecret(api, `b-${String(i).padStart(2, '0')}`);
       await expect(find({})).rejects.toBeInstanceOf(ProviderError);
-      // Workers outlive the rejection: give them time to start whatever they would.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Workers outlive the rejection: let those in flight end (each fake read takes one turn
+      // of the event loop), then give the workers more turns to start whatever they would.
+      for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(api.inFlight).toBe(0);
       // The first FIND_CONCURRENCY were in flight when the failure came; nothing after them.
       expect(api.accessed).toHaveLength(FIND_CONCURRENCY);
     });
