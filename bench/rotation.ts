@@ -39,7 +39,7 @@ async function setUp(nc: NodeCluster): Promise<void> {
     projection: { as: 'volume' },
   });
   await waitForReady(nc.c, team, 'token', {}, 60_000);
-  await startWatchingTrainer(nc, team, 'trainer', 'token');
+  await startWatchingTrainer(nc.c.core, team, 'trainer', 'token');
 }
 
 async function rotate(nc: NodeCluster, watch: SecretWatch, timeoutMs: number): Promise<Round> {

@@ -30,12 +30,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import {
-  CreateAccessKeyCommand,
-  CreateUserCommand,
-  IAMClient,
-  PutUserPolicyCommand,
-} from '@aws-sdk/client-iam';
+import { IAMClient } from '@aws-sdk/client-iam';
 import {
   CreateSecretCommand,
   PutSecretValueCommand,
@@ -48,16 +43,18 @@ import { ensureImages, startCluster, type Cluster } from '../test/harness/cluste
 import { ensureControlPlaneBinaries } from '../test/harness/control-plane.ts';
 import {
   awsClientConfig,
+  createIamUser,
   enableMotoAuth,
   installEmulators,
   startMoto,
+  type AccessKey,
   type Emulator,
 } from '../test/harness/emulators.ts';
 import { eventually } from '../test/harness/kube.ts';
 import { IMAGES } from '../test/harness/node-cluster.ts';
 import { NETWORK, nodeToolsMissing, nodeUnsupportedReason } from '../test/harness/node/host.ts';
 import type { ManagedProcess } from '../test/harness/process.ts';
-import { SecretWatch } from '../test/harness/workloads.ts';
+import { SecretWatch, startWatchingTrainer } from '../test/harness/workloads.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
@@ -213,28 +210,6 @@ const dataset = {
   body: `step,loss\n${Array.from({ length: 200 }, (_, i) => `${i},${(1 / (i + 1)).toFixed(4)}`).join('\n')}\n`,
 };
 
-interface AccessKey {
-  id: string;
-  secret: string;
-}
-
-/** An IAM user of moto allowed `actions`, and its access key. */
-async function iamUser(iam: IAMClient, name: string, actions: string[]): Promise<AccessKey> {
-  await iam.send(new CreateUserCommand({ UserName: name }));
-  await iam.send(
-    new PutUserPolicyCommand({
-      UserName: name,
-      PolicyName: 'demo',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }],
-      }),
-    }),
-  );
-  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: name }));
-  return { id: AccessKey!.AccessKeyId!, secret: AccessKey!.SecretAccessKey! };
-}
-
 interface Seeded {
   /** The operator's keys: read Secrets Manager, nothing else. */
   operator: AccessKey;
@@ -249,14 +224,14 @@ async function seedMoto(endpoint: string): Promise<Seeded> {
   const iam = new IAMClient(awsClientConfig(endpoint));
   const sm = new SecretsManagerClient(awsClientConfig(endpoint));
   try {
-    const operator = await iamUser(iam, 'mlsecrets-operator', [
+    const operator = await createIamUser(iam, 'mlsecrets-operator', [
       'secretsmanager:GetSecretValue',
       'secretsmanager:BatchGetSecretValue',
       'secretsmanager:DescribeSecret',
       'secretsmanager:ListSecrets',
     ]);
-    const trainer = await iamUser(iam, 'trainer', ['s3:GetObject']);
-    const rotator = await iamUser(iam, 'rotator', ['secretsmanager:PutSecretValue']);
+    const trainer = await createIamUser(iam, 'trainer', ['s3:GetObject']);
+    const rotator = await createIamUser(iam, 'rotator', ['secretsmanager:PutSecretValue']);
     Object.assign(values, {
       operatorAccessKeyId: operator.id,
       operatorSecretAccessKey: operator.secret,
@@ -868,23 +843,7 @@ async function main(): Promise<void> {
   await step(
     `long-running trainer pod ${team}/${podName} (TRAINER_MODE=watch) mounting it, reporting the first value`,
     async () => {
-      await core.createNamespacedPod({
-        namespace: team,
-        body: {
-          metadata: { name: podName, labels: { 'mlsecrets.io/binding': 'registry-token' } },
-          spec: {
-            terminationGracePeriodSeconds: 2,
-            containers: [
-              {
-                name: 'train',
-                image: IMAGES.trainer,
-                imagePullPolicy: 'Never',
-                env: [{ name: 'TRAINER_MODE', value: 'watch' }],
-              },
-            ],
-          },
-        },
-      });
+      await startWatchingTrainer(core, team, podName, 'registry-token');
       const first = await eventually(
         () => trainerLines(core, team, podName),
         (ls) => ls.some((l) => l.event === 'file' && l.sha256 === fingerprint(values.registryToken!)),

@@ -43,7 +43,7 @@ test('a running training pod sees each rotated value in its mounted file, withou
     projection: { as: 'volume' },
   });
   await waitForReady(nc.c, team, 'registry');
-  await startWatchingTrainer(nc, team, 'trainer', 'registry');
+  await startWatchingTrainer(nc.c.core, team, 'trainer', 'registry');
   await eventually(
     () => trainerEvents(nc, team, 'trainer'),
     (lines) => lines.some((l) => l.event === 'file' && l.sha256 === fingerprint(token)),

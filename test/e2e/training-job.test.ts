@@ -3,16 +3,11 @@
 // exits; the Job finishes by itself and its Secret is revoked. A Job that fails loses its
 // Secret the same way. moto checks every request against IAM, so only the projected
 // credentials can read the object.
-import {
-  CreateAccessKeyCommand,
-  CreateUserCommand,
-  IAMClient,
-  PutUserPolicyCommand,
-} from '@aws-sdk/client-iam';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as k8s from '@kubernetes/client-node';
 import { fingerprint, installChart } from '../harness/chart.ts';
-import { awsClientConfig, enableMotoAuth } from '../harness/emulators.ts';
+import { awsClientConfig, createIamUser, enableMotoAuth, type AccessKey } from '../harness/emulators.ts';
 import { eventually } from '../harness/kube.ts';
 import { recordPlanted } from '../harness/leak-run.ts';
 import { IMAGES, startNodeCluster, type NodeCluster } from '../harness/node-cluster.ts';
@@ -29,32 +24,17 @@ const team = 'training';
 const dataset = `step,loss\n${Array.from({ length: 50 }, (_, i) => `${i},${(1 / (i + 1)).toFixed(4)}`).join('\n')}\n`;
 let nc: NodeCluster;
 let batch: k8s.BatchV1Api;
-let trainerKey: { id: string; secret: string };
+let trainerKey: AccessKey;
 
-/** An IAM user of moto with one inline policy, and its access key. */
-async function iamUser(
-  iam: IAMClient,
-  name: string,
-  actions: string[],
-): Promise<{ id: string; secret: string }> {
-  await iam.send(new CreateUserCommand({ UserName: name }));
-  await iam.send(
-    new PutUserPolicyCommand({
-      UserName: name,
-      PolicyName: 'only',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }],
-      }),
-    }),
-  );
-  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: name }));
-  recordPlanted(AccessKey!.SecretAccessKey!);
-  return { id: AccessKey!.AccessKeyId!, secret: AccessKey!.SecretAccessKey! };
+/** An IAM user of moto allowed `actions`, its secret key planted for the leak scan. */
+async function iamUser(iam: IAMClient, name: string, actions: string[]): Promise<AccessKey> {
+  const key = await createIamUser(iam, name, actions);
+  recordPlanted(key.secret);
+  return key;
 }
 
 /** Seeds moto while it accepts anything, then turns its IAM checks on. */
-async function seedMoto(endpoint: string): Promise<{ id: string; secret: string }> {
+async function seedMoto(endpoint: string): Promise<AccessKey> {
   const iam = new IAMClient(awsClientConfig(endpoint));
   const sm = new SecretsManagerClient(awsClientConfig(endpoint));
   try {

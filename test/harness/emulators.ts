@@ -6,6 +6,12 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  CreateAccessKeyCommand,
+  CreateUserCommand,
+  PutUserPolicyCommand,
+  type IAMClient,
+} from '@aws-sdk/client-iam';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type ManagedProcess } from './process.ts';
@@ -130,6 +136,31 @@ export async function startMoto(
 export async function enableMotoAuth(endpoint: string): Promise<void> {
   const response = await fetch(`${endpoint}/moto-api/reset-auth`, { method: 'POST', body: '0' });
   if (!response.ok) throw new Error(`moto reset-auth: HTTP ${response.status} ${await response.text()}`);
+}
+
+export interface AccessKey {
+  id: string;
+  secret: string;
+}
+
+/**
+ * Creates an IAM user of moto allowed `actions` on everything, and returns its access key: with
+ * moto's IAM checks on (enableMotoAuth), only such keys are accepted.
+ */
+export async function createIamUser(iam: IAMClient, name: string, actions: string[]): Promise<AccessKey> {
+  await iam.send(new CreateUserCommand({ UserName: name }));
+  await iam.send(
+    new PutUserPolicyCommand({
+      UserName: name,
+      PolicyName: 'allowed',
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }],
+      }),
+    }),
+  );
+  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: name }));
+  return { id: AccessKey!.AccessKeyId!, secret: AccessKey!.SecretAccessKey! };
 }
 
 /** The GCP emulator can also come back after stop(), for outage tests. */

@@ -1,7 +1,7 @@
 // Reading what the test workloads (test/e2e/images) report, and timing Secret writes as the
 // cluster sees them.
 import * as k8s from '@kubernetes/client-node';
-import { podInPhase } from './chart.ts';
+import { eventually } from './kube.ts';
 import { IMAGES, type NodeCluster } from './node-cluster.ts';
 
 /** A line the trainer printed: `{"event": ..., "ts": ..., ...}`. */
@@ -17,12 +17,12 @@ export interface TrainerEvent {
  * it prints a line each time a file the binding mounts changes.
  */
 export async function startWatchingTrainer(
-  nc: NodeCluster,
+  core: k8s.CoreV1Api,
   namespace: string,
   name: string,
   binding: string,
 ): Promise<void> {
-  await nc.c.core.createNamespacedPod({
+  await core.createNamespacedPod({
     namespace,
     body: {
       metadata: { name, labels: { 'mlsecrets.io/binding': binding } },
@@ -39,7 +39,11 @@ export async function startWatchingTrainer(
       },
     },
   });
-  await podInPhase(nc, namespace, name, ['Running']);
+  await eventually(
+    () => core.readNamespacedPod({ namespace, name }),
+    (pod) => pod.status?.phase === 'Running',
+    { timeoutMs: 90_000, intervalMs: 250, what: `pod ${namespace}/${name} Running` },
+  );
 }
 
 /** The trainer's output lines in a pod's log (one JSON object per line; anything else skipped). */
