@@ -9,6 +9,7 @@ import type {
 } from './types.generated.ts';
 
 export type * from './types.generated.ts';
+import { API_VERSION } from './schema/crds.ts';
 export { API_VERSION, GROUP, VERSION } from './schema/crds.ts';
 
 export interface SecretBinding {
@@ -17,6 +18,23 @@ export interface SecretBinding {
   metadata: V1ObjectMeta;
   spec: SecretBindingSpec;
   status?: SecretBindingStatus;
+}
+
+/**
+ * The binding as the object an Event is about (kubectl describe sb lists the Events under it);
+ * `namespace` is given where the binding object may not carry it (a webhook's cached copy).
+ */
+export function bindingEventSubject(
+  binding: SecretBinding,
+  namespace = binding.metadata.namespace,
+): { apiVersion: string; kind: 'SecretBinding'; namespace?: string; name: string; uid: string } {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'SecretBinding',
+    namespace,
+    name: binding.metadata.name!,
+    uid: binding.metadata.uid!,
+  };
 }
 
 export type StoreKind = 'SecretStore' | 'ClusterSecretStore';

@@ -7,7 +7,7 @@ import { DATA_HASH_ANNOTATION, SOURCE_HASH_ANNOTATION } from '../api/labels.ts';
 import { ConditionReason, EventReason } from '../api/reasons.ts';
 import { shapeData } from '../data/template.ts';
 import {
-  API_VERSION,
+  bindingEventSubject,
   objectKey,
   splitKey,
   type SecretBinding,
@@ -27,7 +27,7 @@ import {
 import type { DataHasher } from '../data/data-hash.ts';
 import type { Fetcher, StoreHandle } from '../fetch/fetcher.ts';
 import { generatedKeys, generatedLifetimeMs, mintGenerated, validateGenerators } from '../data/generators.ts';
-import type { EventRecorder, EventSubject } from '../kube/events.ts';
+import type { EventRecorder } from '../kube/events.ts';
 import type { SecretObject, SecretWriter, StatusWriter } from '../kube/kube-client.ts';
 import { ProviderError } from '../providers/provider.port.ts';
 import { nextCronAt, nextDueAt, nextRefreshAt, refreshEpoch, renewalAt } from '../rotation/schedule.ts';
@@ -764,14 +764,7 @@ export class SecretBindingReconciler {
     message: string,
     about: AuditSubject = {},
   ): void {
-    const subject: EventSubject = {
-      apiVersion: API_VERSION,
-      kind: 'SecretBinding',
-      namespace: binding.metadata.namespace,
-      name: binding.metadata.name!,
-      uid: binding.metadata.uid!,
-    };
-    this.deps.events.emit(subject, type, reason, message);
+    this.deps.events.emit(bindingEventSubject(binding), type, reason, message);
     this.audit(binding, reason, type, message, about);
   }
 

@@ -6,7 +6,7 @@
 // left alone (that is onRotation: RolloutRestart's job).
 import type { Logger } from 'winston';
 import { EventReason } from '../api/reasons.ts';
-import { API_VERSION, type SecretBinding } from '../api/types.ts';
+import { bindingEventSubject, type SecretBinding } from '../api/types.ts';
 import type { Clock, TimerHandle } from '../controller/clock.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { isNotFound, KubeApiError, NotLeaderError, type KubeHttp } from '../kube/http.ts';
@@ -259,13 +259,7 @@ export class PodRefresher {
           ? `${podCount} mounting Secret "${[...names][0]}" refreshed to load its new data`
           : `${podCount} mounting ${names.size} Secrets of this binding refreshed to load their new data`;
       this.options.events.emit(
-        {
-          apiVersion: API_VERSION,
-          kind: 'SecretBinding',
-          namespace,
-          name: binding.metadata.name!,
-          uid: binding.metadata.uid!,
-        },
+        bindingEventSubject(binding, namespace),
         'Normal',
         EventReason.PodsRefreshed,
         message,

@@ -3,7 +3,7 @@
 // Jobs are never touched: a running training Job keeps the Secret it started with.
 import type { Logger } from 'winston';
 import { EventReason } from '../api/reasons.ts';
-import { API_VERSION, type SecretBinding } from '../api/types.ts';
+import { bindingEventSubject, type SecretBinding } from '../api/types.ts';
 import type { Clock, TimerHandle } from '../controller/clock.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { KubeHttp } from '../kube/http.ts';
@@ -155,13 +155,7 @@ export class RolloutRestarter {
     });
     const kind = resource === 'deployments' ? 'Deployment' : 'StatefulSet';
     this.options.events.emit(
-      {
-        apiVersion: API_VERSION,
-        kind: 'SecretBinding',
-        namespace,
-        name: binding.metadata.name!,
-        uid: binding.metadata.uid!,
-      },
+      bindingEventSubject(binding, namespace),
       'Normal',
       EventReason.Rotated,
       `${kind} "${name}" restarted to load the new data of Secret "${secretName}"`,

@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'winston';
 import { EventReason } from '../api/reasons.ts';
-import { API_VERSION, type SecretBinding } from '../api/types.ts';
+import { bindingEventSubject, type SecretBinding } from '../api/types.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { decideInjections, podPatch, type Injection, type PodLike } from './pod-mutator.ts';
 import type { WebhookTls } from './webhook-certificates.ts';
@@ -105,13 +105,7 @@ export function admit(request: AdmissionRequest, deps: WebhookDeps) {
       if (!injection.injected && !dryRun) {
         const podName = pod.metadata.name || `${pod.metadata.generateName ?? ''}*`;
         deps.events.emit(
-          {
-            apiVersion: API_VERSION,
-            kind: 'SecretBinding',
-            namespace,
-            name: injection.binding.metadata.name!,
-            uid: injection.binding.metadata.uid!,
-          },
+          bindingEventSubject(injection.binding, namespace),
           'Warning',
           EventReason.InjectionDenied,
           `pod "${podName}" ${injection.deny ? 'rejected' : 'admitted without the Secret'}: ${injection.reason}`,

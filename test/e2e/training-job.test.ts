@@ -110,7 +110,8 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(() => nc?.stop(), 120_000);
 
-async function createJob(name: string, datasetKey: string): Promise<void> {
+/** A trainer Job reading `datasetKey`; labelled for the binding unless `labelled` is false. */
+async function createJob(name: string, datasetKey: string, labelled = true): Promise<void> {
   await batch.createNamespacedJob({
     namespace: team,
     body: {
@@ -118,7 +119,7 @@ async function createJob(name: string, datasetKey: string): Promise<void> {
       spec: {
         backoffLimit: 0,
         template: {
-          metadata: { labels: { 'mlsecrets.io/binding': 'train-s3' } },
+          metadata: { labels: labelled ? { 'mlsecrets.io/binding': 'train-s3' } : {} },
           spec: {
             restartPolicy: 'Never',
             containers: [
@@ -208,32 +209,7 @@ test.each([
 test('a pod of the Job sees no credentials without the projection: the access key is what reads the object', async () => {
   // The same trainer without the binding's label: nothing is injected, and it fails, so the
   // Jobs above read the dataset with the projected key and nothing else.
-  await batch.createNamespacedJob({
-    namespace: team,
-    body: {
-      metadata: { name: 'unlabelled' },
-      spec: {
-        backoffLimit: 0,
-        template: {
-          spec: {
-            restartPolicy: 'Never',
-            containers: [
-              {
-                name: 'train',
-                image: IMAGES.trainer,
-                imagePullPolicy: 'Never',
-                env: [
-                  { name: 'S3_ENDPOINT', value: nc.moto.endpoint },
-                  { name: 'S3_BUCKET', value: 'datasets' },
-                  { name: 'S3_KEY', value: 'finetune/train.csv' },
-                ],
-              },
-            ],
-          },
-        },
-      },
-    },
-  });
+  await createJob('unlabelled', 'finetune/train.csv', false);
   const job = await eventually(
     () => batch.readNamespacedJob({ namespace: team, name: 'unlabelled' }),
     (j) => jobCondition(j) !== undefined,
