@@ -177,8 +177,10 @@ test.each([
       (j) => jobCondition(j) !== undefined,
       { timeoutMs: 120_000, intervalMs: 500, what: `Job ${name} to finish` },
     );
-    expect(jobCondition(job)).toBe(outcome);
     const lines = await trainerLog(name);
+    // The trainer prints fingerprints only: its lines say why a Job ended otherwise.
+    if (jobCondition(job) !== outcome) console.log(`[e2e] ${name} ended ${jobCondition(job)}:`, lines);
+    expect(jobCondition(job)).toBe(outcome);
     const credential = lines.find((l) => l.event === 'credential' && l.name === 'AWS_ACCESS_KEY_ID');
     expect(credential).toMatchObject({ sha256: fingerprint(trainerKey.id) });
     expect(String(credential?.source)).toMatch(/^file:train-s3\//);
