@@ -106,7 +106,8 @@ async function run() {
     // Emulators do not all implement the SDK's default CRC32 checksums.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
+    // The SDK's retries: a pod that starts right after its node can see a first request fail.
+    maxAttempts: 3,
     credentials: {
       accessKeyId: creds.AWS_ACCESS_KEY_ID,
       secretAccessKey: creds.AWS_SECRET_ACCESS_KEY,
