@@ -5,14 +5,14 @@
 // sends the requests the operator sends.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { API_VERSION, type SecretBinding } from '../src/api/types.ts';
-import { systemClock } from '../src/controller/clock.ts';
+import { systemClock } from '../src/runtime/clock.ts';
 import { desiredSecret, formatTime } from '../src/controller/managed-secret.ts';
 import { mergePatchOf, readyStatusOf } from '../src/controller/secret-binding.reconciler.ts';
 import { bindingWriteInformers, type InformerSpec } from '../src/controller/manager.ts';
 import { DataHasher } from '../src/data/data-hash.ts';
 import { KubeEventRecorder } from '../src/kube/events.ts';
-import type { KubeHttp } from '../src/kube/http.ts';
-import { Informer, type KubeObject } from '../src/kube/informer.ts';
+import type { KubeHttp } from '../src/runtime/http.ts';
+import { Informer, type KubeObject } from '../src/runtime/informer.ts';
 import { KubeClient } from '../src/kube/kube-client.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import {

@@ -1,7 +1,7 @@
 // Kubernetes helpers for the benchmark: plain JSON requests (KubeHttp), a bounded pool,
 // the objects it creates, and readiness checks.
 import type { SecretBinding } from '../src/api/types.ts';
-import type { KubeHttp } from '../src/kube/http.ts';
+import type { KubeHttp } from '../src/runtime/http.ts';
 
 export const group = 'mlsecrets.io';
 export const version = 'v1alpha1';

@@ -14,8 +14,8 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { loadConnection } from '../src/kube/connection.ts';
-import { KubeHttp } from '../src/kube/http.ts';
+import { loadConnection } from '../src/runtime/connection.ts';
+import { KubeHttp } from '../src/runtime/http.ts';
 import { startBenchControlPlane } from './control-plane.ts';
 import { awsClientConfig, startMoto } from '../test/harness/emulators.ts';
 import { freePort } from '../test/harness/ports.ts';

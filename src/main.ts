@@ -1,8 +1,8 @@
 // Composition root: configuration → adapters → operator.start(). Nothing else lives here.
 import os from 'node:os';
 import { loadConfig } from './config/config.ts';
-import { loadConnection } from './kube/connection.ts';
-import { KubeHttp } from './kube/http.ts';
+import { loadConnection } from './runtime/connection.ts';
+import { KubeHttp } from './runtime/http.ts';
 import { ensureOperatorNamespace } from './kube/operator-namespace.ts';
 import { createLogger } from './observability/logger.ts';
 import { Operator } from './operator.ts';

@@ -46,3 +46,8 @@ export function effectiveLifetime(binding: SecretBinding): EffectiveLifetime {
 export function targetName(binding: SecretBinding): string {
   return binding.spec.target?.name || binding.metadata.name!;
 }
+
+/** The Secret a PerWorkload binding issues for one workload. */
+export function perWorkloadSecretName(binding: SecretBinding, workload: { name: string }): string {
+  return `${targetName(binding)}-${workload.name}`.slice(0, 253);
+}

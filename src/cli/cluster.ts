@@ -5,7 +5,7 @@ import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node'
 import { fetch } from 'undici';
 import type { SecretBinding, Store, StoreKind } from '../api/types.ts';
 import { API_VERSION } from '../api/types.ts';
-import { isNotFound, KubeApiError, KubeHttp, type RequestOptions } from '../kube/http.ts';
+import { isNotFound, KubeApiError, KubeHttp, type RequestOptions } from '../runtime/http.ts';
 import { collectionPath } from '../kube/kube-client.ts';
 import { UsageError } from './cli-io.ts';
 

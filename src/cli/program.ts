@@ -1,6 +1,6 @@
 // The `mlsecrets` command line: argument parsing and exit codes; each command lives in its own file.
 import { Command, CommanderError, Option } from 'commander';
-import { KubeApiError } from '../kube/http.ts';
+import { KubeApiError } from '../runtime/http.ts';
 import { auditCommand } from './audit.command.ts';
 import { EXIT, packageVersion, UsageError, type CliIo } from './cli-io.ts';
 import { Cluster, loadKubeConfig } from './cluster.ts';

@@ -8,19 +8,19 @@ import {
   INJECTED_ANNOTATION,
   INJECTED_LABEL,
   projectionSelector,
-  selectorMatches,
 } from '../projection/pod-mutator.ts';
+import { selectorMatches } from '../api/selectors.ts';
 import type { Workload } from './per-workload.reconciler.ts';
 import { objectKey, type SecretBinding, type Store, type StoreKind } from '../api/types.ts';
-import type { KubeHttp } from '../kube/http.ts';
-import { Informer, type InformerHealth, type InformerOptions, type KubeObject } from '../kube/informer.ts';
+import type { KubeHttp } from '../runtime/http.ts';
+import { Informer, type InformerHealth, type InformerOptions, type KubeObject } from '../runtime/informer.ts';
 import { collectionPath, type SecretObject } from '../kube/kube-client.ts';
 import { remoteRequests, requestId } from '../data/binding-data.ts';
 import type { RemoteRequest } from '../providers/provider.port.ts';
-import { systemClock, type Clock } from './clock.ts';
+import { systemClock, type Clock } from '../runtime/clock.ts';
 import { failedForOutage, RetryLater, type ReconcileResult } from './secret-binding.reconciler.ts';
 import { bindingStoreLabel } from './stores.ts';
-import { WorkQueue, type Priority } from './work-queue.ts';
+import { WorkQueue, type Priority } from '../runtime/work-queue.ts';
 
 /** What the manager runs for each kind of work key. */
 export interface Reconcilers {

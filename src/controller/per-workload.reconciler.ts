@@ -12,7 +12,7 @@ import { generatedKeys, mintGenerated } from '../data/generators.ts';
 import { shapeData } from '../data/template.ts';
 import type { StoreHandle } from '../fetch/fetcher.ts';
 import type { SecretObject, SecretWriter } from '../kube/kube-client.ts';
-import { perWorkloadSecretName } from '../projection/pod-mutator.ts';
+import { perWorkloadSecretName } from '../api/defaults.ts';
 import { nextDueAt, nextRefreshAt, renewalAt } from '../rotation/schedule.ts';
 import { desiredSecret, driftOf, formatTime, issueOf, writeSecret, type Issue } from './managed-secret.ts';
 

@@ -31,7 +31,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import type { SecretObject, SecretWriter, StatusWriter } from '../kube/kube-client.ts';
 import { ProviderError } from '../providers/provider.port.ts';
 import { nextCronAt, nextDueAt, nextRefreshAt, refreshEpoch, renewalAt } from '../rotation/schedule.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../runtime/clock.ts';
 import { ReconcileError, toReconcileError } from './errors.ts';
 import {
   desiredSecret,

@@ -6,7 +6,7 @@ import { ConditionReason, EventReason } from '../api/reasons.ts';
 import { API_VERSION, type SecretStoreStatus, type Store, type StoreKind } from '../api/types.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { StatusWriter } from '../kube/kube-client.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../runtime/clock.ts';
 import { toReconcileError } from './errors.ts';
 import { mergePatchOf, RetryLater, sameJson, type ReconcileResult } from './secret-binding.reconciler.ts';
 import type { StoreDirectory } from './stores.ts';

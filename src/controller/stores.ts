@@ -1,7 +1,7 @@
 import type { Logger } from 'winston';
 import type { SecretBinding, Store, StoreKind } from '../api/types.ts';
 import { ConditionReason } from '../api/reasons.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../runtime/clock.ts';
 import { ReconcileError } from './errors.ts';
 import type { StoreHandle } from '../fetch/fetcher.ts';
 import { TokenBucket } from '../fetch/token-bucket.ts';

@@ -1,6 +1,6 @@
 // Dynamic credentials minted at each issue of a Secret (spec.generators).
 import type { SecretBinding } from '../api/types.ts';
-import type { StoreHandle } from '../fetch/fetcher.ts';
+import type { SecretsProvider } from '../providers/provider.port.ts';
 import { DataError } from './properties.ts';
 
 /** The keys an awsSTS generator writes. */
@@ -42,7 +42,7 @@ export function generatedLifetimeMs(binding: SecretBinding): number | undefined 
 /** Mints the generators' credentials with the store's provider. */
 export async function mintGenerated(
   binding: SecretBinding,
-  handle: StoreHandle,
+  handle: { label: string; provider: SecretsProvider },
   onCall: (operation: string) => void,
 ): Promise<{ data: Record<string, Buffer>; expiresAt?: number }> {
   const sts = binding.spec.generators?.[0]?.awsSTS;

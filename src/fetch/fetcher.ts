@@ -1,7 +1,7 @@
 // The shared read layer between reconcilers and providers (docs/architecture.md, "Stores, the
 // fetch layer and providers").
 import type { Logger } from 'winston';
-import type { Clock } from '../controller/clock.ts';
+import type { Clock } from '../runtime/clock.ts';
 import { findId, requestId } from '../data/binding-data.ts';
 import {
   ProviderError,

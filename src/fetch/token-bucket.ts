@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../controller/clock.ts';
+import type { Clock, TimerHandle } from '../runtime/clock.ts';
 
 /** A store's `rateLimit`, plus the clock that meters it. */
 export interface TokenBucketOptions {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'winston';
-import type { Clock, TimerHandle } from '../controller/clock.ts';
-import type { KubeHttp } from './http.ts';
+import type { Clock, TimerHandle } from '../runtime/clock.ts';
+import type { KubeHttp } from '../runtime/http.ts';
 
 export type EventType = 'Normal' | 'Warning';
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { isConflict, isNotFound, type KubeHttp } from './http.ts';
+import { isConflict, isNotFound, type KubeHttp } from '../runtime/http.ts';
 
 export const INSTALL_KEY_SECRET = 'mlsecrets-data-hash-key';
 

@@ -2,9 +2,9 @@
 // in unit tests) and one implementation over KubeHttp.
 import { API_VERSION, PLURALS, type StoreKind } from '../api/types.ts';
 import { FIELD_MANAGER } from '../api/labels.ts';
-import type { SecretReader } from '../providers/provider.port.ts';
-import { isNotFound, KubeApiError, type KubeHttp } from './http.ts';
-import type { KubeObject } from './informer.ts';
+import { isValidSecretName } from '../api/names.ts';
+import { isNotFound, KubeApiError, type KubeHttp } from '../runtime/http.ts';
+import type { KubeObject } from '../runtime/informer.ts';
 
 /** A Secret as the API serves it (data base64-encoded). */
 export interface SecretObject extends KubeObject {
@@ -55,11 +55,6 @@ export function pathSegment(value: string): string {
   return encodeURIComponent(value);
 }
 
-/** True when `name` is a valid name for a Secret (a DNS subdomain, at most 253 characters). */
-export function isValidSecretName(name: string): boolean {
-  return name.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);
-}
-
 /** The collection path of a kind, optionally in one namespace. */
 export function collectionPath(kind: 'SecretBinding' | StoreKind | 'Secret', namespace?: string): string {
   const ns = namespace ? pathSegment(namespace) : undefined;
@@ -77,7 +72,7 @@ export function objectPath(
   return `${collectionPath(kind, namespace)}/${pathSegment(name)}`;
 }
 
-export class KubeClient implements SecretWriter, StatusWriter, SecretReader {
+export class KubeClient implements SecretWriter, StatusWriter {
   private readonly http: KubeHttp;
 
   constructor(http: KubeHttp) {

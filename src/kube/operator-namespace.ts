@@ -1,7 +1,7 @@
 // The operator's own namespace (its data-hash key, webhook certificate and Leases), made sure of
 // at start when the operator runs outside a cluster; see createOperatorNamespace in config.ts.
 import type { Logger } from 'winston';
-import { isConflict, isNotFound, KubeApiError, type KubeHttp } from './http.ts';
+import { isConflict, isNotFound, KubeApiError, type KubeHttp } from '../runtime/http.ts';
 
 /**
  * Creates `namespace` if it does not exist. Fails with one message naming the namespace and

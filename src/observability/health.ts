@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { InformerHealth } from '../kube/informer.ts';
+import type { InformerHealth } from '../runtime/informer.ts';
 
 /** A named check: undefined when healthy, else what is wrong. */
 export type Check = () => string | undefined;

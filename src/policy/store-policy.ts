@@ -1,8 +1,7 @@
 // spec.policy of a store, enforced for every binding that uses it (least privilege).
 import type { EffectiveLifetime } from '../api/defaults.ts';
 import type { ClusterStorePolicy, SecretBinding, Store } from '../api/types.ts';
-import { globMatches } from '../projection/attestation.ts';
-import { selectorMatches } from '../projection/pod-mutator.ts';
+import { globMatches, selectorMatches } from '../api/selectors.ts';
 import { parseDuration } from '../rotation/duration.ts';
 import { formatDuration } from '../rotation/duration.ts';
 

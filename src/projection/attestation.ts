@@ -1,17 +1,7 @@
 // The attestation gate: what a pod must be before a binding's Secret is injected into it.
 import type { Projection } from '../api/types.ts';
-import type { PodLike } from './pod-mutator.ts';
-
-/** Glob with * (any run of characters) and ? (one character), anchored. */
-export function globMatches(pattern: string, value: string): boolean {
-  const regex = new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-  );
-  return regex.test(value);
-}
+import { globMatches } from '../api/selectors.ts';
+import type { PodLike } from './pod.ts';
 
 /** The first failed requirement, in words for the InjectionDenied Event; undefined when all hold. */
 export function checkRequirements(

@@ -1,8 +1,10 @@
 // Which bindings a new pod receives, and the JSON patch that gives them to it. Pure: the
 // webhook server feeds it the pod and the bindings of the pod's namespace.
 import { BINDING_LABEL } from '../api/labels.ts';
-import { targetName } from '../api/defaults.ts';
+import { perWorkloadSecretName, targetName } from '../api/defaults.ts';
 import type { LabelSelector, SecretBinding } from '../api/types.ts';
+import { selectorMatches } from '../api/selectors.ts';
+import type { PodLike } from './pod.ts';
 import { checkRequirements } from './attestation.ts';
 
 /** Annotation listing the bindings injected into a pod (comma-separated, sorted). */
@@ -21,30 +23,6 @@ export const DEFAULT_WORKLOAD_KINDS = [
   'TrainJob',
 ];
 
-export interface PodLike {
-  metadata: {
-    name?: string;
-    generateName?: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
-  };
-  spec: {
-    serviceAccountName?: string;
-    containers: PodContainer[];
-    initContainers?: PodContainer[];
-    volumes?: { name: string }[];
-  };
-}
-
-interface PodContainer {
-  name: string;
-  image?: string;
-  volumeMounts?: { name: string; mountPath: string }[];
-  envFrom?: { secretRef?: { name: string } }[];
-}
-
 /** One binding's outcome for a pod. */
 export type Injection =
   | { binding: SecretBinding; injected: true; secretName: string; workload?: { kind: string; name: string } }
@@ -52,36 +30,6 @@ export type Injection =
 
 /** JSON Patch operations (RFC 6902), as AdmissionReview responses carry them. */
 export type PatchOperation = { op: 'add' | 'replace'; path: string; value: unknown };
-
-export function selectorMatches(
-  selector: LabelSelector | undefined,
-  labels: Record<string, string>,
-): boolean {
-  if (!selector) return false;
-  for (const [key, value] of Object.entries((selector.matchLabels ?? {}) as Record<string, string>)) {
-    if (labels[key] !== value) return false;
-  }
-  for (const expression of selector.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, expression.key);
-    const value = labels[expression.key];
-    const values = expression.values ?? [];
-    switch (expression.operator) {
-      case 'In':
-        if (!has || !values.includes(value!)) return false;
-        break;
-      case 'NotIn':
-        if (has && values.includes(value!)) return false;
-        break;
-      case 'Exists':
-        if (!has) return false;
-        break;
-      case 'DoesNotExist':
-        if (has) return false;
-        break;
-    }
-  }
-  return true;
-}
 
 /** The selector a binding projects by: its own, or pods labelled mlsecrets.io/binding=<name>. */
 export function projectionSelector(binding: SecretBinding): LabelSelector {
@@ -97,11 +45,6 @@ export function workloadOf(
   if (owner && workloadKinds.includes(owner.kind)) return { kind: owner.kind, name: owner.name };
   if (!owner && pod.metadata.name) return { kind: 'Pod', name: pod.metadata.name };
   return undefined;
-}
-
-/** The Secret a PerWorkload binding issues for one workload. */
-export function perWorkloadSecretName(binding: SecretBinding, workload: { name: string }): string {
-  return `${targetName(binding)}-${workload.name}`.slice(0, 253);
 }
 
 /** Decides every binding of the namespace for this pod. */

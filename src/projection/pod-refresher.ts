@@ -7,9 +7,9 @@
 import type { Logger } from 'winston';
 import { EventReason } from '../api/reasons.ts';
 import { bindingEventSubject, type SecretBinding } from '../api/types.ts';
-import type { Clock, TimerHandle } from '../controller/clock.ts';
+import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import { isNotFound, KubeApiError, NotLeaderError, type KubeHttp } from '../kube/http.ts';
+import { isNotFound, KubeApiError, NotLeaderError, type KubeHttp } from '../runtime/http.ts';
 
 /**
  * Pod annotation whose change makes the kubelet sync the pod. Its value is only the time of the

@@ -4,10 +4,11 @@
 import type { Logger } from 'winston';
 import { EventReason } from '../api/reasons.ts';
 import { bindingEventSubject, type SecretBinding } from '../api/types.ts';
-import type { Clock, TimerHandle } from '../controller/clock.ts';
+import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import type { KubeHttp } from '../kube/http.ts';
-import { projectionSelector, selectorMatches } from './pod-mutator.ts';
+import type { KubeHttp } from '../runtime/http.ts';
+import { selectorMatches } from '../api/selectors.ts';
+import { projectionSelector } from './pod-mutator.ts';
 
 /** Pod-template annotation whose change makes Kubernetes roll the workload (as kubectl rollout restart does). */
 export const RESTARTED_AT_ANNOTATION = 'mlsecrets.io/restartedAt';

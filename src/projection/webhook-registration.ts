@@ -1,6 +1,6 @@
 // The MutatingWebhookConfiguration the operator owns the caBundle of (docs/architecture.md,
 // "The pod webhook and attestation").
-import { isNotFound, type KubeHttp } from '../kube/http.ts';
+import { isNotFound, type KubeHttp } from '../runtime/http.ts';
 
 export const WEBHOOK_CONFIGURATION = 'mlsecrets-pod-injector';
 export const WEBHOOK_NAME = 'pods.mlsecrets.io';

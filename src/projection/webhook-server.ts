@@ -6,7 +6,8 @@ import type { Logger } from 'winston';
 import { EventReason } from '../api/reasons.ts';
 import { bindingEventSubject, type SecretBinding } from '../api/types.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import { decideInjections, podPatch, type Injection, type PodLike } from './pod-mutator.ts';
+import { decideInjections, podPatch, type Injection } from './pod-mutator.ts';
+import type { PodLike } from './pod.ts';
 import type { WebhookTls } from './webhook-certificates.ts';
 import { WEBHOOK_PATH } from './webhook-registration.ts';
 

@@ -1,7 +1,7 @@
 // Runs the pod webhook: certificate, TLS server, registration, renewal.
 import type { Logger } from 'winston';
-import type { Clock, TimerHandle } from '../controller/clock.ts';
-import type { KubeHttp } from '../kube/http.ts';
+import type { Clock, TimerHandle } from '../runtime/clock.ts';
+import type { KubeHttp } from '../runtime/http.ts';
 import { WebhookCertificates, type WebhookTls } from './webhook-certificates.ts';
 import { registerWebhook } from './webhook-registration.ts';
 import { serveWebhook, type WebhookDeps, type WebhookServer } from './webhook-server.ts';

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/api/labels.ts';
-import { KubeHttp } from '../../src/kube/http.ts';
+import { KubeHttp } from '../../src/runtime/http.ts';
 import type { ControlPlane } from '../harness/control-plane.ts';
 import { eventually } from '../harness/kube.ts';
 import { findLeaks, operatorOutputs, plant } from '../harness/leaks.ts';

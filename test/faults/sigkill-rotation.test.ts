@@ -10,7 +10,7 @@ import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { DATA_HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/api/labels.ts';
 import { DataHasher } from '../../src/data/data-hash.ts';
-import { KubeHttp } from '../../src/kube/http.ts';
+import { KubeHttp } from '../../src/runtime/http.ts';
 import { loadInstallKey } from '../../src/kube/install-key.ts';
 import type { ControlPlane } from '../harness/control-plane.ts';
 import { eventually } from '../harness/kube.ts';

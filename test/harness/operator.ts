@@ -3,7 +3,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config/config.ts';
-import type { Clock } from '../../src/controller/clock.ts';
+import type { Clock } from '../../src/runtime/clock.ts';
 import type { AuditRecord } from '../../src/observability/audit.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { Operator } from '../../src/operator.ts';

@@ -23,10 +23,10 @@ import {
   waitForReady,
 } from '../harness/resources.ts';
 import { OPERATOR_NAMESPACE, testEnv } from '../harness/test-env.ts';
-import { systemClock } from '../../src/controller/clock.ts';
-import { LeaderElector } from '../../src/controller/leader-election.ts';
-import { ShardMembership, shardLeaseName, type ShardState } from '../../src/controller/sharding.ts';
-import { KubeHttp } from '../../src/kube/http.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
+import { LeaderElector } from '../../src/runtime/leader-election.ts';
+import { ShardMembership, shardLeaseName, type ShardState } from '../../src/runtime/sharding.ts';
+import { KubeHttp } from '../../src/runtime/http.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { WebhookCertificates } from '../../src/projection/webhook-certificates.ts';
 import { registerWebhook } from '../../src/projection/webhook-registration.ts';

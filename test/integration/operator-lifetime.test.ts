@@ -1,7 +1,7 @@
 // Lifetime on the real control plane with the clock injected: renewal at 2/3 of the ttl,
 // expiry per onExpiry while the store fails, and one provider read per refresh for 100
 // bindings over one remote value. No test waits for real minutes to pass.
-import { ManualClock } from '../../src/controller/clock.ts';
+import { ManualClock } from '../../src/runtime/clock.ts';
 import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
 import { plant } from '../harness/leaks.ts';
 import { startTestOperator, type TestOperator } from '../harness/operator.ts';

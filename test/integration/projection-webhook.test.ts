@@ -3,7 +3,7 @@
 // or env, the attestation gate skips or denies, and a down webhook never blocks pods.
 import tls from 'node:tls';
 import type { V1Pod, V1PodSpec } from '@kubernetes/client-node';
-import { ManualClock } from '../../src/controller/clock.ts';
+import { ManualClock } from '../../src/runtime/clock.ts';
 import { createTestNamespace, eventually, isStatus, testKubeConfig } from '../harness/kube.ts';
 import { startTestOperator, type TestOperator } from '../harness/operator.ts';
 import {

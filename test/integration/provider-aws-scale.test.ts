@@ -4,7 +4,7 @@
 // one `advance()`; the store is the run's shared moto, with this file's own name prefix.
 import { randomBytes } from 'node:crypto';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ManualClock } from '../../src/controller/clock.ts';
+import { ManualClock } from '../../src/runtime/clock.ts';
 import { awsClientConfig } from '../harness/emulators.ts';
 import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
 import { findLeaks, operatorOutputs, plant } from '../harness/leaks.ts';

@@ -8,7 +8,7 @@ import {
   type SecretReader,
   type SecretsProvider,
 } from '../provider.port.ts';
-import { isValidSecretName } from '../../kube/kube-client.ts';
+import { isValidSecretName } from '../../api/names.ts';
 
 /**
  * Values from Secrets of one source namespace of this cluster. A SecretStore may read only

@@ -12,7 +12,7 @@ import type {
   SecretBindingStatus,
   Store,
 } from '../../../src/api/types.ts';
-import { ManualClock } from '../../../src/controller/clock.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
 import type { Workload } from '../../../src/controller/per-workload.reconciler.ts';
 import {
   RetryLater,

@@ -3,7 +3,7 @@
 // created kept its client and RSS grew with the number of stores.
 import { Writable } from 'node:stream';
 import type { Store } from '../../../src/api/types.ts';
-import { ManualClock } from '../../../src/controller/clock.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
 import { SecretStoreReconciler } from '../../../src/controller/secret-store.reconciler.ts';
 import { StoreDirectory } from '../../../src/controller/stores.ts';
 import { createLogger } from '../../../src/observability/logger.ts';

@@ -1,4 +1,4 @@
-import { ManualClock } from '../../../src/controller/clock.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
 import { requestId } from '../../../src/data/binding-data.ts';
 import {
   Fetcher,

@@ -1,4 +1,4 @@
-import { ManualClock } from '../../../src/controller/clock.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
 import { TokenBucket } from '../../../src/fetch/token-bucket.ts';
 
 /** Lets resolved promises run their callbacks; no time passes. */

@@ -1,4 +1,4 @@
-import { ManualClock } from '../../../src/controller/clock.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
 import { KubeEventRecorder, type EventSubject } from '../../../src/kube/events.ts';
 import { collectingLogger } from '../../../src/observability/logger.ts';
 

@@ -2,9 +2,14 @@
 // what, and what happens when a patch fails. A fake API behind KubeHttp's request(); a manual
 // clock drives the debounce, so nothing sleeps.
 import type { SecretBinding } from '../../../src/api/types.ts';
-import { ManualClock } from '../../../src/controller/clock.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
 import type { EventRecorder, EventSubject } from '../../../src/kube/events.ts';
-import { KubeApiError, NotLeaderError, type KubeHttp, type RequestOptions } from '../../../src/kube/http.ts';
+import {
+  KubeApiError,
+  NotLeaderError,
+  type KubeHttp,
+  type RequestOptions,
+} from '../../../src/runtime/http.ts';
 import { collectingLogger } from '../../../src/observability/logger.ts';
 import {
   mountedSecrets,

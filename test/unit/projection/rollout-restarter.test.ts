@@ -1,7 +1,7 @@
-import { ManualClock } from '../../../src/controller/clock.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
 import type { SecretBinding } from '../../../src/api/types.ts';
 import type { EventRecorder } from '../../../src/kube/events.ts';
-import type { KubeHttp } from '../../../src/kube/http.ts';
+import type { KubeHttp } from '../../../src/runtime/http.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
 import { RolloutRestarter } from '../../../src/projection/rollout-restarter.ts';
 

@@ -1,5 +1,5 @@
-import { ManualClock } from '../../../src/controller/clock.ts';
-import { KubeApiError, type KubeHttp } from '../../../src/kube/http.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
+import { KubeApiError, type KubeHttp } from '../../../src/runtime/http.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
 import { certificateNotAfter, certificateNotBefore } from '../../../src/projection/certificates.ts';
 import { WebhookCertificates } from '../../../src/projection/webhook-certificates.ts';

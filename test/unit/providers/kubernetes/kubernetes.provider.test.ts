@@ -1,11 +1,7 @@
 // The kubernetes provider reads only Secrets of its source namespace: a remote key that is not
 // a Secret name (path traversal, encoded slashes, dot segments) never reaches a request path.
-import {
-  collectionPath,
-  isValidSecretName,
-  objectPath,
-  pathSegment,
-} from '../../../../src/kube/kube-client.ts';
+import { isValidSecretName } from '../../../../src/api/names.ts';
+import { collectionPath, objectPath, pathSegment } from '../../../../src/kube/kube-client.ts';
 import { kubernetesProviderFactory } from '../../../../src/providers/kubernetes/kubernetes.provider.ts';
 import { ProviderError, type SecretReader } from '../../../../src/providers/provider.port.ts';
 

@@ -1,4 +1,4 @@
-import { ManualClock, systemClock } from '../../../src/controller/clock.ts';
+import { ManualClock, systemClock } from '../../../src/runtime/clock.ts';
 
 describe('ManualClock', () => {
   test('starts at the given time and only moves on advance', () => {

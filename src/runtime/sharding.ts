@@ -4,7 +4,7 @@
 // moves about 1/n of them.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'winston';
-import { isConflict, isNotFound, type KubeHttp } from '../kube/http.ts';
+import { isConflict, isNotFound, type KubeHttp } from './http.ts';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 
 /** The label on every member Lease; the value is always "true". */

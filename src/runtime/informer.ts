@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import type { Clock } from '../controller/clock.ts';
+import type { Clock } from './clock.ts';
 import { isGone, KubeApiError, type KubeHttp } from './http.ts';
 import { compactStrings } from './compact-strings.ts';
 

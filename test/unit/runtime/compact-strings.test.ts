@@ -1,4 +1,4 @@
-import { compactStrings } from '../../../src/kube/compact-strings.ts';
+import { compactStrings } from '../../../src/runtime/compact-strings.ts';
 
 // String instances cannot be told apart from JavaScript (the memory saved is measured by
 // `npm run bench`); what can break is the content, so that is what these check.

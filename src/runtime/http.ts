@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { getGlobalDispatcher, request as undiciRequest, type Dispatcher } from 'undici';
-import { systemClock, type Clock } from '../controller/clock.ts';
+import { systemClock, type Clock } from './clock.ts';
 import { clientNodeConnection, type KubeConnection } from './connection.ts';
 
 /** A failed Kubernetes API call: the HTTP status and the API's own reason and message. */

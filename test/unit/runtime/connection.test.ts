@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connectionFrom, inClusterSettings, kubeconfigSettings } from '../../../src/kube/connection.ts';
+import { connectionFrom, inClusterSettings, kubeconfigSettings } from '../../../src/runtime/connection.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 

@@ -1,5 +1,5 @@
-import { ManualClock } from '../../../src/controller/clock.ts';
-import { WorkQueue, type WorkItem, type WorkQueueOptions } from '../../../src/controller/work-queue.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
+import { WorkQueue, type WorkItem, type WorkQueueOptions } from '../../../src/runtime/work-queue.ts';
 
 /** Lets queued microtasks and promise callbacks run; no time passes. */
 function flush(): Promise<void> {

@@ -2,8 +2,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ManualClock } from '../../../src/controller/clock.ts';
-import { KubeHttp, NotLeaderError } from '../../../src/kube/http.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
+import { KubeHttp, NotLeaderError } from '../../../src/runtime/http.ts';
 
 let server: http.Server;
 const seen: string[] = [];

@@ -2,7 +2,7 @@
 // a little tighter than client-go's (lease 10 s, renew deadline 7 s, retry 2 s) so that a
 // crashed leader is replaced within 15 s. client-node has no helper for it.
 import type { Logger } from 'winston';
-import { isConflict, isNotFound, type KubeHttp, type RequestOptions } from '../kube/http.ts';
+import { isConflict, isNotFound, type KubeHttp, type RequestOptions } from './http.ts';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 
 interface Lease {

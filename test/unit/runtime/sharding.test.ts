@@ -1,6 +1,6 @@
 import winston from 'winston';
-import { ManualClock } from '../../../src/controller/clock.ts';
-import { KubeApiError, type KubeHttp } from '../../../src/kube/http.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
+import { KubeApiError, type KubeHttp } from '../../../src/runtime/http.ts';
 import {
   HashRing,
   SHARD_MEMBER_LABEL,
@@ -9,7 +9,7 @@ import {
   owns,
   shardLeaseName,
   type ShardState,
-} from '../../../src/controller/sharding.ts';
+} from '../../../src/runtime/sharding.ts';
 
 const keys = Array.from({ length: 10_000 }, (_, i) => `ns-${i % 7}/binding-${i}`);
 

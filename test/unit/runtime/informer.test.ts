@@ -1,9 +1,9 @@
 // The informer never dies silently: failed or closed watches restart, 410 Gone lists again,
 // and a silent watch is torn down by the watchdog.
 import v8 from 'node:v8';
-import { ManualClock } from '../../../src/controller/clock.ts';
-import type { KubeHttp } from '../../../src/kube/http.ts';
-import { Informer, type KubeObject } from '../../../src/kube/informer.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
+import type { KubeHttp } from '../../../src/runtime/http.ts';
+import { Informer, type KubeObject } from '../../../src/runtime/informer.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
 
 type WatchScript = (

@@ -2,9 +2,9 @@
 // renewDeadline has passed since the last renewal, without waiting for a hung renewal or for
 // the renewal loop's timer (a process paused by SIGSTOP wakes with every timer due at once).
 // Time is a ManualClock: no test waits on the wall clock.
-import { ManualClock } from '../../../src/controller/clock.ts';
-import { KubeApiError, type KubeHttp } from '../../../src/kube/http.ts';
-import { LeaderElector } from '../../../src/controller/leader-election.ts';
+import { ManualClock } from '../../../src/runtime/clock.ts';
+import { KubeApiError, type KubeHttp } from '../../../src/runtime/http.ts';
+import { LeaderElector } from '../../../src/runtime/leader-election.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
 
 /** One Lease in memory; `hang` makes every later request wait forever (an API that stopped answering). */

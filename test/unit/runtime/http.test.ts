@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeHttp } from '../../../src/kube/http.ts';
+import { KubeHttp } from '../../../src/runtime/http.ts';
 
 /** A kubeconfig for `server` with TLS options set, so client-node builds an undici Agent. */
 function kubeConfigFor(server: string): KubeConfig {
