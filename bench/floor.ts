@@ -6,9 +6,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { API_VERSION, type SecretBinding } from '../src/api/types.ts';
 import { systemClock } from '../src/runtime/clock.ts';
-import { desiredSecret, formatTime } from '../src/controller/managed-secret.ts';
-import { mergePatchOf, readyStatusOf } from '../src/controller/secret-binding.reconciler.ts';
-import { bindingWriteInformers, type InformerSpec } from '../src/controller/manager.ts';
+import { desiredSecret, formatTime } from '../src/controller/binding/managed-secret.ts';
+import { readyStatusOf } from '../src/controller/binding/status.ts';
+import { mergePatchOf } from '../src/kube/merge-patch.ts';
+import { bindingWriteInformers, type InformerSpec } from '../src/controller/cluster-cache.ts';
 import { DataHasher } from '../src/data/data-hash.ts';
 import { KubeEventRecorder } from '../src/kube/events.ts';
 import type { KubeHttp } from '../src/runtime/http.ts';

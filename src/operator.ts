@@ -8,7 +8,7 @@ import { systemClock, type Clock } from './runtime/clock.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
 import { Manager } from './controller/manager.ts';
 import { owns, ShardMembership } from './runtime/sharding.ts';
-import { SecretBindingReconciler } from './controller/secret-binding.reconciler.ts';
+import { SecretBindingReconciler } from './controller/binding/reconcile.ts';
 import { SecretStoreReconciler } from './controller/secret-store.reconciler.ts';
 import { bindingStoreLabel, StoreDirectory } from './controller/stores.ts';
 import { DataHasher } from './data/data-hash.ts';
@@ -141,18 +141,18 @@ export class Operator {
     const webhookEvents = counted(new KubeEventRecorder({ http, clock, logger, instance: config.instance }));
     this.metrics.observe({
       expiries: () =>
-        this.manager
+        this.manager.cache
           .managedSecrets()
           .map((s) => Date.parse(s.metadata.annotations?.[EXPIRES_AT_ANNOTATION] ?? ''))
           .filter((t) => !Number.isNaN(t)),
       lifetimes: () =>
-        this.manager.managedSecrets().flatMap((s) => {
+        this.manager.cache.managedSecrets().flatMap((s) => {
           const issuedAt = Date.parse(s.metadata.annotations?.[ISSUED_AT_ANNOTATION] ?? '');
           const expiresAt = Date.parse(s.metadata.annotations?.[EXPIRES_AT_ANNOTATION] ?? '');
           return Number.isNaN(issuedAt) || Number.isNaN(expiresAt) ? [] : [{ issuedAt, expiresAt }];
         }),
       bindings: () =>
-        this.manager.bindings().map((b) => {
+        this.manager.cache.bindings().map((b) => {
           const ready = b.status?.conditions?.find((c) => c.type === 'Ready');
           return {
             ready: ready?.status ?? 'Unknown',
@@ -164,7 +164,7 @@ export class Operator {
       now: () => clock.now(),
     });
     const stores = new StoreDirectory({
-      lookup: this.manager,
+      lookup: this.manager.cache,
       registry: new ProviderRegistry(this.options.providers ?? defaultFactories),
       secrets: this.kube,
       clock,
@@ -205,30 +205,26 @@ export class Operator {
     const bindings = new SecretBindingReconciler({
       clock,
       logger,
-      getBinding: (key) => this.manager.getBinding(key),
-      getManagedSecret: (ns, name) => this.manager.getManagedSecret(ns, name),
-      unmanagedSecretExists: (ns, name) => this.manager.unmanagedSecretExists(ns, name),
-      managedSecretsOf: (ns, name) => this.manager.managedSecretsOf(ns, name),
-      projectedPods: (ns, name) => this.manager.projectedPods(ns, name).length,
-      workloadsFor: (binding) => this.manager.workloadsFor(binding),
-      namespaceLabels: (namespace) => this.manager.namespaceLabels(namespace),
-      audit,
-      onFailure: (reason) => this.metrics.reconcileErrors.inc({ kind: 'SecretBinding', reason }),
-      onDataChanged: (binding, secretName) => this.restarter.request(binding, secretName),
-      onNewData: (binding, secretName) => this.refresher.request(binding, secretName),
+      cache: this.manager.cache,
+      listener: {
+        failed: (reason) => this.metrics.reconcileErrors.inc({ kind: 'SecretBinding', reason }),
+        newData: (binding, secretName) => this.refresher.request(binding, secretName),
+        rolloutRestart: (binding, secretName) => this.restarter.request(binding, secretName),
+        storeRecovered: (binding) => this.manager.retryAfterStoreRecovery(binding),
+        providerCall: (handle, operation) => this.metrics.providerCall(handle, operation),
+      },
       stores,
       fetcher,
       secrets: this.kube,
       status: this.kube,
       events,
+      audit,
       hasher,
-      onProviderCall: (handle, operation) => this.metrics.providerCall(handle, operation),
-      onStoreRecovered: (binding) => this.manager.retryAfterStoreRecovery(binding),
     });
     const storeReconciler = new SecretStoreReconciler({
       clock,
       logger,
-      getStore: (kind, ns, name) => this.manager.getStore(kind, ns, name),
+      getStore: (kind, ns, name) => this.manager.cache.getStore(kind, ns, name),
       stores,
       onForget: (storeId) => fetcher.forgetStore(storeId),
       status: this.kube,
@@ -249,7 +245,7 @@ export class Operator {
         url: config.webhookUrl,
         failurePolicy: config.webhookFailurePolicy,
         workloadKinds: config.workloadKinds,
-        bindingsIn: (namespace) => this.manager.bindingsIn(namespace),
+        bindingsIn: (namespace) => this.manager.cache.bindingsIn(namespace),
         events: webhookEvents,
         onDecision: (pod, namespace, injection, dryRun) => {
           if (dryRun) return;

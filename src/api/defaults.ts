@@ -51,3 +51,15 @@ export function targetName(binding: SecretBinding): string {
 export function perWorkloadSecretName(binding: SecretBinding, workload: { name: string }): string {
   return `${targetName(binding)}-${workload.name}`.slice(0, 253);
 }
+
+/** Kinds whose pods are scoped to their top-level controller in PerWorkload bindings. */
+export const DEFAULT_WORKLOAD_KINDS = [
+  'Job',
+  'PyTorchJob',
+  'TFJob',
+  'MPIJob',
+  'XGBoostJob',
+  'PaddleJob',
+  'JAXJob',
+  'TrainJob',
+];

@@ -12,3 +12,7 @@ export const SOURCE_HASH_ANNOTATION = 'mlsecrets.io/source-hash';
 export const BINDING_LABEL = 'mlsecrets.io/binding';
 /** On a PerWorkload Secret: the workload it was issued for, as "Kind/name". */
 export const WORKLOAD_ANNOTATION = 'mlsecrets.io/workload';
+/** Annotation listing the bindings injected into a pod (comma-separated, sorted). */
+export const INJECTED_ANNOTATION = 'mlsecrets.io/injected';
+/** Label on every pod the webhook changed, so the operator can watch just those pods. */
+export const INJECTED_LABEL = 'mlsecrets.io/injected';

@@ -1,6 +1,7 @@
 // Matching of the API's label selectors and image globs, shared by the webhook, the store
 // policies and the CLI.
-import type { LabelSelector } from './types.ts';
+import { BINDING_LABEL } from './labels.ts';
+import type { LabelSelector, SecretBinding } from './types.ts';
 
 export function selectorMatches(
   selector: LabelSelector | undefined,
@@ -41,4 +42,9 @@ export function globMatches(pattern: string, value: string): boolean {
       .replace(/\?/g, '.')}$`,
   );
   return regex.test(value);
+}
+
+/** The selector a binding projects by: its own, or pods labelled mlsecrets.io/binding=<name>. */
+export function projectionSelector(binding: SecretBinding): LabelSelector {
+  return binding.spec.projection?.selector ?? { matchLabels: { [BINDING_LABEL]: binding.metadata.name! } };
 }

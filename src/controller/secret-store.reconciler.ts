@@ -8,7 +8,8 @@ import type { EventRecorder } from '../kube/events.ts';
 import type { StatusWriter } from '../kube/kube-client.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { toReconcileError } from './errors.ts';
-import { mergePatchOf, RetryLater, sameJson, type ReconcileResult } from './secret-binding.reconciler.ts';
+import { mergePatchOf, sameJson } from '../kube/merge-patch.ts';
+import { RetryLater, type ReconcileResult } from '../runtime/reconcile-result.ts';
 import type { StoreDirectory } from './stores.ts';
 import type { StoreHandle } from '../fetch/fetcher.ts';
 

@@ -1,27 +1,11 @@
 // Which bindings a new pod receives, and the JSON patch that gives them to it. Pure: the
 // webhook server feeds it the pod and the bindings of the pod's namespace.
-import { BINDING_LABEL } from '../api/labels.ts';
-import { perWorkloadSecretName, targetName } from '../api/defaults.ts';
-import type { LabelSelector, SecretBinding } from '../api/types.ts';
-import { selectorMatches } from '../api/selectors.ts';
+import { INJECTED_ANNOTATION, INJECTED_LABEL } from '../api/labels.ts';
+import { DEFAULT_WORKLOAD_KINDS, perWorkloadSecretName, targetName } from '../api/defaults.ts';
+import type { SecretBinding } from '../api/types.ts';
+import { projectionSelector, selectorMatches } from '../api/selectors.ts';
 import type { PodLike } from './pod.ts';
 import { checkRequirements } from './attestation.ts';
-
-/** Annotation listing the bindings injected into a pod (comma-separated, sorted). */
-export const INJECTED_ANNOTATION = 'mlsecrets.io/injected';
-/** Label on every pod the webhook changed, so the operator can watch just those pods. */
-export const INJECTED_LABEL = 'mlsecrets.io/injected';
-/** Kinds whose pods are scoped to their top-level controller in PerWorkload bindings. */
-export const DEFAULT_WORKLOAD_KINDS = [
-  'Job',
-  'PyTorchJob',
-  'TFJob',
-  'MPIJob',
-  'XGBoostJob',
-  'PaddleJob',
-  'JAXJob',
-  'TrainJob',
-];
 
 /** One binding's outcome for a pod. */
 export type Injection =
@@ -30,11 +14,6 @@ export type Injection =
 
 /** JSON Patch operations (RFC 6902), as AdmissionReview responses carry them. */
 export type PatchOperation = { op: 'add' | 'replace'; path: string; value: unknown };
-
-/** The selector a binding projects by: its own, or pods labelled mlsecrets.io/binding=<name>. */
-export function projectionSelector(binding: SecretBinding): LabelSelector {
-  return binding.spec.projection?.selector ?? { matchLabels: { [BINDING_LABEL]: binding.metadata.name! } };
-}
 
 /** The workload a PerWorkload Secret belongs to: the pod's controlling Job (or listed kind), else the pod. */
 export function workloadOf(

@@ -7,8 +7,7 @@ import { bindingEventSubject, type SecretBinding } from '../api/types.ts';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { KubeHttp } from '../runtime/http.ts';
-import { selectorMatches } from '../api/selectors.ts';
-import { projectionSelector } from './pod-mutator.ts';
+import { projectionSelector, selectorMatches } from '../api/selectors.ts';
 
 /** Pod-template annotation whose change makes Kubernetes roll the workload (as kubectl rollout restart does). */
 export const RESTARTED_AT_ANNOTATION = 'mlsecrets.io/restartedAt';

@@ -1,4 +1,6 @@
-import type { Clock, TimerHandle } from './clock.ts';
+import type { Clock } from './clock.ts';
+import { DelayedKeys } from './delayed-keys.ts';
+import { Fifo } from './fifo.ts';
 
 /**
  * `high`: never-synced objects, spec changes, drift. `medium`: routine work known to change
@@ -61,106 +63,6 @@ interface Slot {
   seq: number;
 }
 
-interface DelayedEntry {
-  dueAt: number;
-  priority: Priority;
-  seq: number;
-}
-
-interface HeapNode {
-  dueAt: number;
-  key: string;
-  seq: number;
-}
-
-/**
- * A FIFO with O(1) push and shift. Array.shift is O(n), which turns draining 100,000 keys
- * quadratic, so the head moves along an index and the array is compacted now and then.
- */
-class Fifo<T> {
-  #items: T[] = [];
-  #head = 0;
-
-  push(item: T): void {
-    this.#items.push(item);
-  }
-
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head++];
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-
-  clear(): void {
-    this.#items = [];
-    this.#head = 0;
-  }
-}
-
-/** Min-heap of due times, ties broken by seq so equal due times fire in the order they were set. */
-class DueHeap {
-  nodes: HeapNode[] = [];
-
-  get size(): number {
-    return this.nodes.length;
-  }
-
-  peek(): HeapNode | undefined {
-    return this.nodes[0];
-  }
-
-  push(node: HeapNode): void {
-    const nodes = this.nodes;
-    nodes.push(node);
-    let i = nodes.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!DueHeap.#less(nodes[i]!, nodes[parent]!)) break;
-      [nodes[i], nodes[parent]] = [nodes[parent]!, nodes[i]!];
-      i = parent;
-    }
-  }
-
-  pop(): HeapNode | undefined {
-    const nodes = this.nodes;
-    const top = nodes[0];
-    const last = nodes.pop();
-    if (top === undefined || last === undefined || nodes.length === 0) return top;
-    nodes[0] = last;
-    this.#siftDown(0);
-    return top;
-  }
-
-  /** Rebuilds from scratch (used to shed stale nodes); O(n). */
-  rebuild(nodes: HeapNode[]): void {
-    this.nodes = nodes;
-    for (let i = (nodes.length >> 1) - 1; i >= 0; i--) this.#siftDown(i);
-  }
-
-  #siftDown(start: number): void {
-    const nodes = this.nodes;
-    let i = start;
-    for (;;) {
-      const left = 2 * i + 1;
-      const right = left + 1;
-      let smallest = i;
-      if (left < nodes.length && DueHeap.#less(nodes[left]!, nodes[smallest]!)) smallest = left;
-      if (right < nodes.length && DueHeap.#less(nodes[right]!, nodes[smallest]!)) smallest = right;
-      if (smallest === i) return;
-      [nodes[i], nodes[smallest]] = [nodes[smallest]!, nodes[i]!];
-      i = smallest;
-    }
-  }
-
-  static #less(a: HeapNode, b: HeapNode): boolean {
-    return a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.seq < b.seq);
-  }
-}
-
 const RANK: Record<Priority, number> = { low: 0, medium: 1, high: 2 };
 
 function higher(a: Priority, b: Priority): Priority {
@@ -201,13 +103,11 @@ export class WorkQueue {
   #urgentReady = 0;
   /** Keys a worker holds, with the priority of a re-add that arrived meanwhile (undefined: none). */
   readonly #processing = new Map<string, Priority | undefined>();
-  readonly #delayed = new Map<string, DelayedEntry>();
-  readonly #heap = new DueHeap();
+  readonly #delayed: DelayedKeys<Priority>;
   readonly #failures = new Map<string, number>();
   readonly #waiters = new Fifo<(item: WorkItem | undefined) => void>();
   #waiterCount = 0;
   #dispatchScheduled = false;
-  #timer: { handle: TimerHandle; dueAt: number } | undefined;
   #shutDown = false;
 
   constructor(options: WorkQueueOptions) {
@@ -235,6 +135,7 @@ export class WorkQueue {
     this.#jitter = jitter;
     this.#random = random;
     this.#maxLowInFlight = maxLowInFlight;
+    this.#delayed = new DelayedKeys<Priority>(clock, (key, priority) => this.add(key, priority), higher);
   }
 
   /**
@@ -278,17 +179,7 @@ export class WorkQueue {
       return;
     }
     if (delayMs === Infinity) return; // "never": holding a heap node for it would only leak
-    const dueAt = this.#clock.now() + delayMs;
-    const existing = this.#delayed.get(key);
-    if (existing !== undefined) {
-      existing.priority = higher(existing.priority, priority);
-      if (existing.dueAt <= dueAt) return;
-    }
-    const seq = ++this.#seq;
-    this.#delayed.set(key, { dueAt, priority: existing?.priority ?? priority, seq });
-    this.#heap.push({ dueAt, key, seq });
-    this.#compactHeap();
-    this.#arm();
+    this.#delayed.schedule(key, this.#clock.now() + delayMs, priority);
   }
 
   /**
@@ -373,7 +264,7 @@ export class WorkQueue {
     this.#ready.delete(key);
     this.#failures.delete(key);
     if (this.#processing.has(key)) this.#processing.set(key, undefined);
-    if (this.#delayed.delete(key) && !this.#shutDown) this.#arm();
+    this.#delayed.remove(key);
   }
 
   /** Ready keys waiting for a worker: the queue-depth metric. */
@@ -413,8 +304,6 @@ export class WorkQueue {
   shutDown(): void {
     if (this.#shutDown) return;
     this.#shutDown = true;
-    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer.handle);
-    this.#timer = undefined;
     this.#ready.clear();
     this.#urgentReady = 0;
     this.#high.clear();
@@ -423,7 +312,6 @@ export class WorkQueue {
     this.#followUps.clear();
     this.#followUpCount = 0;
     this.#delayed.clear();
-    this.#heap.rebuild([]);
     for (let resolve = this.#waiters.shift(); resolve !== undefined; resolve = this.#waiters.shift()) {
       resolve(undefined);
     }
@@ -499,52 +387,5 @@ export class WorkQueue {
         this.#waiters.shift()!(item);
       }
     });
-  }
-
-  /** Points the single timer at the earliest live due time. */
-  #arm(): void {
-    this.#dropStaleTop();
-    const top = this.#heap.peek();
-    if (top === undefined) {
-      if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer.handle);
-      this.#timer = undefined;
-      return;
-    }
-    if (this.#timer !== undefined) {
-      if (this.#timer.dueAt <= top.dueAt) return;
-      this.#clock.clearTimer(this.#timer.handle);
-    }
-    const handle = this.#clock.setTimer(() => this.#onTimer(), top.dueAt - this.#clock.now());
-    this.#timer = { handle, dueAt: top.dueAt };
-  }
-
-  #onTimer(): void {
-    this.#timer = undefined;
-    if (this.#shutDown) return;
-    const now = this.#clock.now();
-    for (let top = this.#heap.peek(); top !== undefined && top.dueAt <= now; top = this.#heap.peek()) {
-      this.#heap.pop();
-      const entry = this.#delayed.get(top.key);
-      if (entry?.seq !== top.seq) continue;
-      this.#delayed.delete(top.key);
-      this.add(top.key, entry.priority);
-    }
-    // A real timer may fire a millisecond early; then nothing was due and this simply re-arms.
-    this.#arm();
-  }
-
-  #dropStaleTop(): void {
-    for (let top = this.#heap.peek(); top !== undefined; top = this.#heap.peek()) {
-      if (this.#delayed.get(top.key)?.seq === top.seq) return;
-      this.#heap.pop();
-    }
-  }
-
-  /** Re-scheduling a key earlier leaves its old node behind; shed them before they pile up. */
-  #compactHeap(): void {
-    if (this.#heap.size <= 2 * this.#delayed.size + 1024) return;
-    this.#heap.rebuild(
-      [...this.#delayed].map(([key, entry]) => ({ dueAt: entry.dueAt, key, seq: entry.seq })),
-    );
   }
 }

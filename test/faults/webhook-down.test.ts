@@ -6,7 +6,7 @@
 // labelled mlsecrets.io/injection: disabled). README "Projection into ML workloads" says so.
 import net from 'node:net';
 import { AdmissionregistrationV1Api, type V1Pod } from '@kubernetes/client-node';
-import { INJECTED_ANNOTATION } from '../../src/projection/pod-mutator.ts';
+import { INJECTED_ANNOTATION } from '../../src/api/labels.ts';
 import { WEBHOOK_NAME } from '../../src/projection/webhook-registration.ts';
 import { findLeaks, operatorOutputs, plant } from '../harness/leaks.ts';
 import { startTestOperator, type TestOperator } from '../harness/operator.ts';

@@ -1,4 +1,4 @@
-import type { ReconcileResult } from '../../../src/controller/secret-binding.reconciler.ts';
+import type { ReconcileResult } from '../../../src/runtime/reconcile-result.ts';
 import { OperatorMetrics } from '../../../src/observability/metrics.ts';
 
 async function outcomes(metrics: OperatorMetrics): Promise<Record<string, number>> {

@@ -4,8 +4,8 @@ import {
   EXPIRES_AT_ANNOTATION,
   ISSUED_AT_ANNOTATION,
   MANAGED_BY_LABEL,
-} from '../../../src/api/labels.ts';
-import type { SecretBinding } from '../../../src/api/types.ts';
+} from '../../../../src/api/labels.ts';
+import type { SecretBinding } from '../../../../src/api/types.ts';
 import {
   desiredSecret,
   driftOf,
@@ -15,9 +15,9 @@ import {
   ownedBy,
   parseTime,
   type Issue,
-} from '../../../src/controller/managed-secret.ts';
-import { DataHasher } from '../../../src/data/data-hash.ts';
-import type { SecretObject } from '../../../src/kube/kube-client.ts';
+} from '../../../../src/controller/binding/managed-secret.ts';
+import { DataHasher } from '../../../../src/data/data-hash.ts';
+import type { SecretObject } from '../../../../src/kube/kube-client.ts';
 
 const hasher = new DataHasher(Buffer.alloc(32, 1));
 const ISSUED = Date.parse('2025-01-01T00:01:02.345Z');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { sameJson } from '../../../src/controller/secret-binding.reconciler.ts';
+import { sameJson } from '../../../src/kube/merge-patch.ts';
 
 describe('sameJson', () => {
   it('ignores key order and undefined fields, as JSON would', () => {

@@ -9,11 +9,11 @@ import {
   MANAGED_BY_VALUE,
   SOURCE_HASH_ANNOTATION,
   WORKLOAD_ANNOTATION,
-} from '../api/labels.ts';
-import { shapeMetadata } from '../data/template.ts';
-import { API_VERSION, type SecretBinding } from '../api/types.ts';
-import type { DataHasher } from '../data/data-hash.ts';
-import type { SecretObject, SecretWriter } from '../kube/kube-client.ts';
+} from '../../api/labels.ts';
+import { shapeMetadata } from '../../data/template.ts';
+import { API_VERSION, type SecretBinding } from '../../api/types.ts';
+import type { DataHasher } from '../../data/data-hash.ts';
+import type { SecretObject, SecretWriter } from '../../kube/kube-client.ts';
 
 /** RFC 3339 in whole seconds, as Kubernetes writes times. */
 export function formatTime(ms: number): string {

@@ -4,35 +4,32 @@ import {
   EXPIRES_AT_ANNOTATION,
   ISSUED_AT_ANNOTATION,
   MANAGED_BY_LABEL,
-} from '../../../src/api/labels.ts';
+} from '../../../../src/api/labels.ts';
 import type {
   Condition,
   SecretBinding,
   SecretBindingSpec,
   SecretBindingStatus,
   Store,
-} from '../../../src/api/types.ts';
-import { ManualClock } from '../../../src/runtime/clock.ts';
-import type { Workload } from '../../../src/controller/per-workload.reconciler.ts';
-import {
-  RetryLater,
-  SecretBindingReconciler,
-  type ReconcileResult,
-} from '../../../src/controller/secret-binding.reconciler.ts';
-import { DataHasher } from '../../../src/data/data-hash.ts';
-import { Fetcher, type StoreHandle } from '../../../src/fetch/fetcher.ts';
-import { TokenBucket } from '../../../src/fetch/token-bucket.ts';
-import type { EventRecorder, EventSubject, EventType } from '../../../src/kube/events.ts';
-import type { SecretObject, SecretWriter, StatusWriter } from '../../../src/kube/kube-client.ts';
-import type { AuditRecord } from '../../../src/observability/audit.ts';
-import { collectingLogger } from '../../../src/observability/logger.ts';
+} from '../../../../src/api/types.ts';
+import { ManualClock } from '../../../../src/runtime/clock.ts';
+import type { Workload } from '../../../../src/controller/binding/deps.ts';
+import { SecretBindingReconciler } from '../../../../src/controller/binding/reconcile.ts';
+import { RetryLater, type ReconcileResult } from '../../../../src/runtime/reconcile-result.ts';
+import { DataHasher } from '../../../../src/data/data-hash.ts';
+import { Fetcher, type StoreHandle } from '../../../../src/fetch/fetcher.ts';
+import { TokenBucket } from '../../../../src/fetch/token-bucket.ts';
+import type { EventRecorder, EventSubject, EventType } from '../../../../src/kube/events.ts';
+import type { SecretObject, SecretWriter, StatusWriter } from '../../../../src/kube/kube-client.ts';
+import type { AuditRecord } from '../../../../src/observability/audit.ts';
+import { collectingLogger } from '../../../../src/observability/logger.ts';
 import {
   ProviderError,
   type FindQuery,
   type RemoteRequest,
   type RemoteValue,
   type SecretsProvider,
-} from '../../../src/providers/provider.port.ts';
+} from '../../../../src/providers/provider.port.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -348,35 +345,43 @@ function setup(
     new SecretBindingReconciler({
       clock,
       logger,
-      getBinding: (key) => {
-        const b = bindings.get(key);
-        return b ? structuredClone(b) : undefined;
+      cache: {
+        getBinding: (key) => {
+          const b = bindings.get(key);
+          return b ? structuredClone(b) : undefined;
+        },
+        getManagedSecret: (namespace, name) => cluster.managed(namespace, name),
+        unmanagedSecretExists: (namespace, name) =>
+          options.unmanagedIndex
+            ? cluster.secrets.has(`${namespace}/${name}`) && cluster.managed(namespace, name) === undefined
+            : undefined,
+        managedSecretsOf: (namespace, bindingName) =>
+          [...cluster.secrets.values()]
+            .filter(
+              (s) =>
+                s.metadata.namespace === namespace &&
+                s.metadata.labels?.[MANAGED_BY_LABEL] === 'mlsecrets' &&
+                s.metadata.annotations?.[BINDING_ANNOTATION] === bindingName,
+            )
+            .map((s) => structuredClone(s)),
+        workloadsFor: () => workloads.map((w) => ({ ...w })),
+        projectedPodCount: () => undefined,
+        namespaceLabels: () => undefined,
       },
-      getManagedSecret: (namespace, name) => cluster.managed(namespace, name),
-      unmanagedSecretExists: options.unmanagedIndex
-        ? (namespace, name) =>
-            cluster.secrets.has(`${namespace}/${name}`) && cluster.managed(namespace, name) === undefined
-        : undefined,
-      managedSecretsOf: (namespace, bindingName) =>
-        [...cluster.secrets.values()]
-          .filter(
-            (s) =>
-              s.metadata.namespace === namespace &&
-              s.metadata.labels?.[MANAGED_BY_LABEL] === 'mlsecrets' &&
-              s.metadata.annotations?.[BINDING_ANNOTATION] === bindingName,
-          )
-          .map((s) => structuredClone(s)),
+      listener: {
+        failed: () => undefined,
+        providerCall: () => undefined,
+        storeRecovered: (b) => recovered.push(`${b.metadata.namespace}/${b.metadata.name}`),
+        newData: (b, secretName) => newData.push(`${b.metadata.name}/${secretName}`),
+        rolloutRestart: (b, secretName) => restarts.push(`${b.metadata.name}/${secretName}`),
+      },
       stores,
       fetcher: new Fetcher({ clock, logger }),
       secrets: cluster,
       status,
       events: events_,
       audit: { record: (entry) => audit.push(structuredClone(entry)) },
-      workloadsFor: () => workloads.map((w) => ({ ...w })),
       hasher,
-      onStoreRecovered: (b) => recovered.push(`${b.metadata.namespace}/${b.metadata.name}`),
-      onNewData: (b, secretName) => newData.push(`${b.metadata.name}/${secretName}`),
-      onDataChanged: (b, secretName) => restarts.push(`${b.metadata.name}/${secretName}`),
     });
   const harness: Harness = {
     clock,

@@ -1,12 +1,13 @@
 // PerWorkload Secrets tell onNewData (--refresh-mounted-pods) when a renewal gives a running
 // workload's pods data they did not have, and only then.
-import { effectiveLifetime } from '../../../src/api/defaults.ts';
-import { ISSUED_AT_ANNOTATION } from '../../../src/api/labels.ts';
-import type { SecretBinding } from '../../../src/api/types.ts';
-import { reconcilePerWorkload, type Workload } from '../../../src/controller/per-workload.reconciler.ts';
-import { DataHasher } from '../../../src/data/data-hash.ts';
-import type { StoreHandle } from '../../../src/fetch/fetcher.ts';
-import type { SecretObject, SecretWriter } from '../../../src/kube/kube-client.ts';
+import { effectiveLifetime } from '../../../../src/api/defaults.ts';
+import { ISSUED_AT_ANNOTATION } from '../../../../src/api/labels.ts';
+import type { SecretBinding } from '../../../../src/api/types.ts';
+import type { Workload } from '../../../../src/controller/binding/deps.ts';
+import { reconcilePerWorkload } from '../../../../src/controller/binding/per-workload.ts';
+import { DataHasher } from '../../../../src/data/data-hash.ts';
+import type { StoreHandle } from '../../../../src/fetch/fetcher.ts';
+import type { SecretObject, SecretWriter } from '../../../../src/kube/kube-client.ts';
 
 const NS = 'ml-team';
 const START = Date.parse('2025-01-01T00:00:00Z');
@@ -51,8 +52,8 @@ test('a renewal with new data tells onNewData the Secret; a first issue or a ren
       lifetime: effectiveLifetime(binding),
       now,
       workloads: [job],
-      secrets: [...writer.secrets.values()],
-      writer,
+      issued: [...writer.secrets.values()],
+      secrets: writer,
       hasher: new DataHasher(Buffer.alloc(32, 7)),
       read: async () => ({
         handle: {} as StoreHandle,
@@ -60,7 +61,7 @@ test('a renewal with new data tells onNewData the Secret; a first issue or a ren
       }),
       event: () => undefined,
       writeStatus: async () => undefined,
-      onProviderCall: () => undefined,
+      listener: { providerCall: () => undefined },
       onNewData: (secretName) => told.push(secretName),
     });
 

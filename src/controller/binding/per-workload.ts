@@ -1,30 +1,22 @@
 // scope: PerWorkload — one Secret per training Job (or bare Pod, or listed workload kind),
 // owned by it, issued while it runs and revoked as soon as it ends.
-import { setCondition } from '../api/conditions.ts';
-import type { EffectiveLifetime } from '../api/defaults.ts';
-import { DATA_HASH_ANNOTATION, WORKLOAD_ANNOTATION } from '../api/labels.ts';
-import { ConditionReason, EventReason } from '../api/reasons.ts';
-import type { SecretBinding, SecretBindingStatus, SourceVersion } from '../api/types.ts';
-import type { AssembledData } from '../data/binding-data.ts';
-import { checkSize } from '../data/binding-data.ts';
-import type { DataHasher } from '../data/data-hash.ts';
-import { generatedKeys, mintGenerated } from '../data/generators.ts';
-import { shapeData } from '../data/template.ts';
-import type { StoreHandle } from '../fetch/fetcher.ts';
-import type { SecretObject, SecretWriter } from '../kube/kube-client.ts';
-import { perWorkloadSecretName } from '../api/defaults.ts';
-import { nextDueAt, nextRefreshAt, renewalAt } from '../rotation/schedule.ts';
-import { desiredSecret, driftOf, formatTime, issueOf, writeSecret, type Issue } from './managed-secret.ts';
-
-/** A workload that may hold a PerWorkload Secret. */
-export interface Workload {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  /** Why it is over ("completed", "failed", "succeeded"), or undefined while it runs. */
-  ended?: string;
-}
+import type { EffectiveLifetime } from '../../api/defaults.ts';
+import { perWorkloadSecretName } from '../../api/defaults.ts';
+import { DATA_HASH_ANNOTATION, WORKLOAD_ANNOTATION } from '../../api/labels.ts';
+import { EventReason } from '../../api/reasons.ts';
+import type { SecretBinding, SecretBindingStatus, SourceVersion } from '../../api/types.ts';
+import type { AssembledData } from '../../data/binding-data.ts';
+import type { StoreHandle } from '../../fetch/fetcher.ts';
+import type { SecretObject } from '../../kube/kube-client.ts';
+import { nextDueAt, nextRefreshAt, renewalAt } from '../../rotation/schedule.ts';
+import type { StatusWriter } from '../../kube/kube-client.ts';
+import { refreshEpoch } from '../../rotation/schedule.ts';
+import type { BindingCache, BindingListener, Workload } from './deps.ts';
+import { issueSecret, type IssueContext } from './issue.ts';
+import type { BindingRecorder } from './recording.ts';
+import type { StoreReader } from './store-read.ts';
+import { formatTime, issueOf } from './managed-secret.ts';
+import { syncedConditions, writeStatus } from './status.ts';
 
 /** What a per-workload Event is about: one workload's Secret. */
 export interface WorkloadSecret {
@@ -34,15 +26,13 @@ export interface WorkloadSecret {
   sources?: SourceVersion[];
 }
 
-export interface PerWorkloadContext {
+export interface PerWorkloadContext extends IssueContext {
   binding: SecretBinding;
   lifetime: EffectiveLifetime;
   now: number;
   workloads: Workload[];
   /** This binding's PerWorkload Secrets as they are. */
-  secrets: SecretObject[];
-  writer: SecretWriter;
-  hasher: DataHasher;
+  issued: SecretObject[];
   /** Reads the store (throws on failure; the caller turns that into status). */
   read(): Promise<{ handle: StoreHandle; assembled: AssembledData }>;
   /**
@@ -52,9 +42,8 @@ export interface PerWorkloadContext {
    */
   event(type: 'Normal' | 'Warning', reason: string, message: string, about: WorkloadSecret): void;
   writeStatus(status: SecretBindingStatus): Promise<void>;
-  onProviderCall(handle: StoreHandle, operation: string): void;
   /** Told when a workload's Secret is renewed with data its pods did not have (--refresh-mounted-pods). */
-  onNewData?(secretName: string): void;
+  onNewData(secretName: string): void;
 }
 
 /**
@@ -64,12 +53,12 @@ export interface PerWorkloadContext {
 export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<number> {
   const { binding, lifetime, now } = ctx;
   const byKey = new Map(ctx.workloads.map((w) => [`${w.kind}/${w.name}`, w]));
-  for (const secret of ctx.secrets) {
+  for (const secret of ctx.issued) {
     const key = secret.metadata.annotations?.[WORKLOAD_ANNOTATION];
     if (!key) continue;
     const workload = byKey.get(key);
     if (workload && !workload.ended) continue;
-    await ctx.writer.deleteSecret(secret.metadata.namespace!, secret.metadata.name!, secret.metadata.uid);
+    await ctx.secrets.deleteSecret(secret.metadata.namespace!, secret.metadata.name!, secret.metadata.uid);
     const [kind, name] = key.split('/');
     const why = workload?.ended ?? 'is gone';
     ctx.event(
@@ -92,11 +81,10 @@ export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<num
   }
   const { handle, assembled } = await ctx.read();
   const sourceHash = ctx.hasher.hash(assembled.data);
-  const generated = generatedKeys(binding).length > 0;
   const dueTimes: number[] = [nextRefresh];
   for (const workload of running) {
     const name = perWorkloadSecretName(binding, workload);
-    const existing = ctx.secrets.find((s) => s.metadata.name === name);
+    const existing = ctx.issued.find((s) => s.metadata.name === name);
     const previous = existing ? issueOf(existing) : undefined;
     const intact =
       existing !== undefined &&
@@ -106,55 +94,33 @@ export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<num
       !intact ||
       previous.sourceHash !== sourceHash ||
       now >= renewalAt(previous.issuedAt, previous.expiresAt - previous.issuedAt);
-    let issue: Issue = fresh
-      ? { issuedAt: now, expiresAt: now + lifetime.ttlMs, dataHash: '', sourceHash }
-      : previous!;
-    let data: Record<string, Buffer> = assembled.data;
-    if (generated && fresh) {
+    const { issue, written } = await issueSecret(ctx, {
+      binding,
+      name,
+      existing,
+      issue: fresh ? { issuedAt: now, expiresAt: now + lifetime.ttlMs, dataHash: '', sourceHash } : previous!,
+      fresh,
+      values: assembled.data,
+      handle,
+      owner: { apiVersion: workload.apiVersion, kind: workload.kind, name: workload.name, uid: workload.uid },
       // Credentials are minted per workload, and named after it in the cloud's audit trail.
-      const minted = await mintGenerated(
-        { ...binding, spec: { ...binding.spec, generators: withSession(binding, workload) } },
-        handle,
-        (operation) => ctx.onProviderCall(handle, operation),
+      generators: withSession(binding, workload),
+      force: fresh,
+    });
+    if (fresh) {
+      const verb = previous ? 'renewed' : 'issued';
+      ctx.event(
+        'Normal',
+        previous ? EventReason.Renewed : EventReason.Synced,
+        `Secret "${name}" ${verb} for ${workload.kind} "${workload.name}"; expires ${formatTime(issue.expiresAt)}`,
+        { secret: name, workload, sources: assembled.sources },
       );
-      data = { ...data, ...minted.data };
-      if (minted.expiresAt !== undefined)
-        issue = { ...issue, expiresAt: Math.min(issue.expiresAt, minted.expiresAt) };
-    }
-    if (generated && !fresh) {
-      data = Object.fromEntries(
-        Object.entries(existing!.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]),
-      );
-    } else {
-      data = await shapeData(binding.spec, data);
-      checkSize(data);
-    }
-    issue = { ...issue, dataHash: ctx.hasher.hash(data) };
-    const owner = {
-      apiVersion: workload.apiVersion,
-      kind: workload.kind,
-      name: workload.name,
-      uid: workload.uid,
-    };
-    const desired = desiredSecret(binding, name, data, issue, owner);
-    if (fresh || !existing || driftOf(existing, desired, ctx.hasher)) {
-      // As the Shared path writes: a changed target type replaces the Secret.
-      await writeSecret(ctx.writer, existing, desired);
-      if (fresh) {
-        const verb = previous ? 'renewed' : 'issued';
-        ctx.event(
-          'Normal',
-          previous ? EventReason.Renewed : EventReason.Synced,
-          `Secret "${name}" ${verb} for ${workload.kind} "${workload.name}"; expires ${formatTime(issue.expiresAt)}`,
-          { secret: name, workload, sources: assembled.sources },
-        );
-        if (previous && previous.dataHash !== issue.dataHash) ctx.onNewData?.(name);
-      } else {
-        ctx.event('Normal', EventReason.DriftCorrected, `Secret "${name}" was restored`, {
-          secret: name,
-          workload,
-        });
-      }
+      if (previous && previous.dataHash !== issue.dataHash) ctx.onNewData(name);
+    } else if (written) {
+      ctx.event('Normal', EventReason.DriftCorrected, `Secret "${name}" was restored`, {
+        secret: name,
+        workload,
+      });
     }
     dueTimes.push(Math.max(now + 1000, renewalAt(issue.issuedAt, issue.expiresAt - issue.issuedAt)));
   }
@@ -182,15 +148,11 @@ function readyStatus(
   read: { assembled: AssembledData; sourceHash: string } | undefined,
 ): SecretBindingStatus {
   const previous = binding.status ?? {};
-  const message = `${count} per-workload Secret${count === 1 ? '' : 's'} issued`;
-  const ok = {
-    status: 'True' as const,
-    reason: ConditionReason.Synced,
-    message,
-    observedGeneration: binding.metadata.generation,
-  };
-  let conditions = setCondition(previous.conditions, { type: 'Ready', ...ok }, new Date(now));
-  conditions = setCondition(conditions, { type: 'Synced', ...ok }, new Date(now));
+  const conditions = syncedConditions(
+    binding,
+    `${count} per-workload Secret${count === 1 ? '' : 's'} issued`,
+    now,
+  );
   const target = binding.spec.target?.name || binding.metadata.name!;
   return {
     ...previous,
@@ -205,5 +167,46 @@ function readyStatus(
             previous.dataHash === read.sourceHash && previous.syncedAt ? previous.syncedAt : formatTime(now),
         }
       : {}),
+  };
+}
+
+/** What a PerWorkload binding's reconcile uses of the reconciler's parts. */
+export interface WorkloadParts extends IssueContext {
+  cache: Pick<BindingCache, 'workloadsFor' | 'managedSecretsOf'>;
+  listener: Pick<BindingListener, 'providerCall' | 'newData'>;
+  status: StatusWriter;
+  reader: StoreReader;
+  recorder: BindingRecorder;
+}
+
+/** The context of one PerWorkload reconcile of `binding`: the reconciler's reads, writes and records. */
+export function workloadContext(
+  parts: WorkloadParts,
+  binding: SecretBinding,
+  lifetime: EffectiveLifetime,
+  now: number,
+): PerWorkloadContext {
+  const { cache, reader, recorder } = parts;
+  return {
+    ...parts,
+    binding,
+    lifetime,
+    now,
+    workloads: cache.workloadsFor(binding),
+    issued: cache.managedSecretsOf(binding.metadata.namespace!, binding.metadata.name!),
+    read: async () => {
+      const store = await reader.resolve(binding, lifetime);
+      const epoch = refreshEpoch(now, lifetime.refreshMs);
+      return { handle: store.handle, assembled: await reader.read(binding, store, epoch) };
+    },
+    event: (type, reason, message, about) =>
+      recorder.event(binding, type, reason, message, {
+        sources: about.sources,
+        secret: about.secret,
+        // Named as the webhook's inject records name it, so a workload's records match.
+        workload: { kind: about.workload.kind, name: about.workload.name },
+      }),
+    writeStatus: (status) => writeStatus(parts.status, binding, status),
+    onNewData: (secretName) => parts.listener.newData(binding, secretName),
   };
 }

@@ -1,0 +1,93 @@
+// The status a binding reports, and its write: a merge patch, skipped when nothing changed.
+import { setCondition } from '../../api/conditions.ts';
+import { ConditionReason } from '../../api/reasons.ts';
+import type { SecretBinding, SecretBindingStatus, SourceVersion } from '../../api/types.ts';
+import type { StatusWriter } from '../../kube/kube-client.ts';
+import { mergePatchOf, sameJson } from '../../kube/merge-patch.ts';
+import { formatTime, type Issue } from './managed-secret.ts';
+
+/**
+ * The status of a binding whose Secret holds `issue`: Ready and Synced true, the issue's times
+ * and hash, the remote versions read. Pure, so the benchmark's write floor patches exactly
+ * what the operator patches.
+ */
+export function readyStatusOf(
+  binding: SecretBinding,
+  input: {
+    name: string;
+    issue: Issue;
+    keys: number;
+    sources: SourceVersion[];
+    nextRotationAt?: number;
+    projectedPods?: number;
+    /** New data was written (syncedAt moves only then). */
+    dataWritten: boolean;
+    now: number;
+  },
+): SecretBindingStatus {
+  const { name, issue, keys, now } = input;
+  const previous = binding.status ?? {};
+  const message = `Secret "${name}" holds ${keys} key${keys === 1 ? '' : 's'}`;
+  return {
+    ...previous,
+    observedGeneration: binding.metadata.generation,
+    conditions: syncedConditions(binding, message, now),
+    secretName: name,
+    syncedAt: input.dataWritten || !previous.syncedAt ? formatTime(now) : previous.syncedAt,
+    issuedAt: formatTime(issue.issuedAt),
+    expiresAt: formatTime(issue.expiresAt),
+    nextRotationAt: input.nextRotationAt === undefined ? undefined : formatTime(input.nextRotationAt),
+    projectedPods: input.projectedPods ?? previous.projectedPods,
+    sources: input.sources,
+    dataHash: issue.dataHash,
+  };
+}
+
+/** Ready and Synced true, saying `message`. */
+export function syncedConditions(binding: SecretBinding, message: string, now: number) {
+  const previous = binding.status ?? {};
+  const observedGeneration = binding.metadata.generation;
+  const ok = { status: 'True' as const, reason: ConditionReason.Synced, message, observedGeneration };
+  const conditions = setCondition(previous.conditions, { type: 'Ready', ...ok }, new Date(now));
+  return setCondition(conditions, { type: 'Synced', ...ok }, new Date(now));
+}
+
+/**
+ * The status of a failed reconcile: Ready false for `ready` (Expired outranks the failure when
+ * the kept Secret's ttl has passed), Synced false for the failure itself; the rest is kept.
+ */
+export function failedStatusOf(
+  binding: SecretBinding,
+  ready: { reason: string; message: string },
+  failure: { reason: string; message: string },
+  now: number,
+): SecretBindingStatus {
+  const previous = binding.status ?? {};
+  const observedGeneration = binding.metadata.generation;
+  let conditions = setCondition(
+    previous.conditions,
+    { type: 'Ready', status: 'False', ...ready, observedGeneration },
+    new Date(now),
+  );
+  conditions = setCondition(
+    conditions,
+    { type: 'Synced', status: 'False', ...failure, observedGeneration },
+    new Date(now),
+  );
+  return { ...previous, observedGeneration, conditions };
+}
+
+/** Writes `status` as a merge patch against the binding's status as cached; nothing when equal. */
+export async function writeStatus(
+  writer: StatusWriter,
+  binding: SecretBinding,
+  status: SecretBindingStatus,
+): Promise<void> {
+  if (sameJson(binding.status ?? {}, status)) return;
+  await writer.patchStatus(
+    'SecretBinding',
+    binding.metadata.namespace,
+    binding.metadata.name!,
+    mergePatchOf(binding.status ?? {}, status),
+  );
+}
