@@ -153,7 +153,7 @@ export interface SecretStoreStatus {
    */
   conditions?: Condition[];
   /**
-   * The provider in use (aws/SecretsManager, aws/ParameterStore, gcp, kubernetes).
+   * The provider in use, as in metrics (for example aws/SecretsManager).
    */
   provider?: string;
 }
@@ -286,7 +286,7 @@ export interface ClusterSecretStoreStatus {
    */
   conditions?: Condition[];
   /**
-   * The provider in use (aws/SecretsManager, aws/ParameterStore, gcp, kubernetes).
+   * The provider in use, as in metrics (for example aws/SecretsManager).
    */
   provider?: string;
 }

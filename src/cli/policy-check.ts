@@ -3,6 +3,7 @@
 // bindings that use it shows what the change would deny before it is rolled out.
 import { effectiveLifetime } from '../api/defaults.ts';
 import type { ClusterStorePolicy, SecretBinding, Store, StoreKind } from '../api/types.ts';
+import { providers } from '../providers/registry.ts';
 import { checkPolicy } from '../policy/store-policy.ts';
 
 /** A store found for a binding, and where it came from (for the reader of a denial). */
@@ -75,9 +76,11 @@ export async function checkBindingPolicy(
   const denial = checkPolicy(binding, store, effectiveLifetime(binding), labels);
   if (denial) outcome.problems.push(`PolicyDenied: ${denial.message}; the store is ${found.from}`);
   const provider = store.spec.provider as Record<string, unknown> | undefined;
-  if ((binding.spec.generators ?? []).length > 0 && provider && !provider.aws) {
+  for (const generator of new Set((binding.spec.generators ?? []).flatMap((g) => Object.keys(g)))) {
+    const minters = providers.filter((p) => p.generators?.includes(generator));
+    if (!provider || minters.some((p) => provider[p.id] !== undefined)) continue;
     outcome.problems.push(
-      `spec.generators: awsSTS needs a store with the aws provider; ${kind} "${ref.name}" (${found.from}) has ${Object.keys(provider).join(', ')}`,
+      `spec.generators: ${generator} needs a store with the ${minters.map((p) => p.id).join(' or ')} provider; ${kind} "${ref.name}" (${found.from}) has ${Object.keys(provider).join(', ')}`,
     );
   }
   return outcome;

@@ -3,6 +3,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import formatsPlugin from 'ajv-formats';
 import { GO_DURATION_PATTERN, SECRET_KEY_PATTERN, TS_NAME, type Schema } from '../api/schema/common.ts';
 import { customResourceDefinitions } from '../api/schema/crds.ts';
+import { providers } from '../providers/registry.ts';
 import type { StoreKind } from '../api/types.ts';
 
 export type MlsecretsKind = 'SecretBinding' | StoreKind;
@@ -37,7 +38,7 @@ export function checkSchema(kind: MlsecretsKind, document: Record<string, unknow
 function validatorFor(kind: MlsecretsKind): ValidateFunction {
   let validate = validators.get(kind);
   if (!validate) {
-    const crd = customResourceDefinitions().find(
+    const crd = customResourceDefinitions(providers).find(
       (c) => (c.spec as { names: { kind: string } }).names.kind === kind,
     );
     if (!crd) throw new Error(`internal: no CRD for ${kind}`);

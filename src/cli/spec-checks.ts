@@ -1,10 +1,12 @@
 // Offline checks of what a CRD schema cannot express (its CEL rules, and what the operator
 // would reject as InvalidSpec), so `mlsecrets validate` catches them without a cluster.
 import { DEFAULT_REFRESH_MS, DEFAULT_TTL_MS, effectiveLifetime } from '../api/defaults.ts';
+import { oneProviderMessage } from '../api/schema/secret-store.ts';
 import type { SecretBinding, SecretBindingSpec } from '../api/types.ts';
 import { validateBindingSpec } from '../data/binding-data.ts';
 import { validateGenerators } from '../data/generators.ts';
 import { formatDuration, parseDuration } from '../rotation/duration.ts';
+import { providers } from '../providers/registry.ts';
 import { validateCron } from '../rotation/schedule.ts';
 import type { FieldProblem, MlsecretsKind } from './schema-check.ts';
 
@@ -180,8 +182,6 @@ function effectiveValues(ttl: string | undefined, refreshInterval: string | unde
   }
 }
 
-const PROVIDERS = ['aws', 'gcp', 'kubernetes'];
-
 /**
  * SecretStore and ClusterSecretStore rules: one provider (the CEL rule), the namespace rules the
  * operator enforces as InvalidSpec, and a policy that no binding could satisfy.
@@ -198,26 +198,19 @@ export function checkStoreSpec(
   const add = (path: string, message: string) => problems.push({ path, message: `${path}: ${message}` });
   const provider = spec.provider;
   if (isObject(provider)) {
-    const set = PROVIDERS.filter((p) => provider[p] !== undefined && provider[p] !== null);
+    const set = providers.filter((p) => provider[p.id] !== undefined && provider[p.id] !== null);
     if (set.length !== 1) {
       add(
         'spec.provider',
-        `set exactly one provider: aws, gcp or kubernetes (${set.length === 0 ? 'none is set' : `${set.join(' and ')} are set`})`,
+        `${oneProviderMessage(providers.map((p) => p.id))} (${set.length === 0 ? 'none is set' : `${set.map((p) => p.id).join(' and ')} are set`})`,
       );
     }
-    if (isObject(provider.kubernetes)) {
-      const namespace = provider.kubernetes.namespace;
-      if (kind === 'SecretStore' && typeof namespace === 'string' && namespace !== storeNamespace) {
-        add(
-          'spec.provider.kubernetes.namespace',
-          `a SecretStore may only read its own namespace "${storeNamespace}", not "${namespace}"; use a ClusterSecretStore`,
-        );
-      }
-      if (kind === 'ClusterSecretStore' && !namespace) {
-        add(
-          'spec.provider.kubernetes',
-          'a ClusterSecretStore with the kubernetes provider must name provider.kubernetes.namespace',
-        );
+    for (const descriptor of set) {
+      const block = provider[descriptor.id];
+      if (!isObject(block)) continue;
+      for (const problem of descriptor.checkSpec?.(kind, block, storeNamespace) ?? []) {
+        const path = `spec.provider.${descriptor.id}${problem.path ? `.${problem.path}` : ''}`;
+        add(path, problem.message);
       }
     }
     for (const [path, selector] of credentialSelectors(provider)) {
@@ -260,16 +253,12 @@ function safeDuration(value: unknown): number | undefined {
 /** The Kubernetes Secret references a provider reads its credentials from, with their paths. */
 function credentialSelectors(provider: Record<string, unknown>): [string, Record<string, unknown>][] {
   const out: [string, Record<string, unknown>][] = [];
-  const aws = provider.aws;
-  if (isObject(aws) && isObject(aws.auth) && isObject(aws.auth.secretRef)) {
-    for (const field of ['accessKeyID', 'secretAccessKey', 'sessionToken']) {
-      const selector = aws.auth.secretRef[field];
-      if (isObject(selector)) out.push([`spec.provider.aws.auth.secretRef.${field}`, selector]);
+  for (const descriptor of providers) {
+    for (const refPath of descriptor.credentialRefs) {
+      let value: unknown = provider[descriptor.id];
+      for (const field of refPath.split('.')) value = isObject(value) ? value[field] : undefined;
+      if (isObject(value)) out.push([`spec.provider.${descriptor.id}.${refPath}`, value]);
     }
-  }
-  const gcp = provider.gcp;
-  if (isObject(gcp) && isObject(gcp.auth) && isObject(gcp.auth.secretRef)) {
-    out.push(['spec.provider.gcp.auth.secretRef', gcp.auth.secretRef]);
   }
   return out;
 }

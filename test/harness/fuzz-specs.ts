@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import * as k8s from '@kubernetes/client-node';
+import { oneProviderMessage } from '../../src/api/schema/secret-store.ts';
+import { providers } from '../../src/providers/registry.ts';
 import type { Clients } from './resources.ts';
 
 const group = 'mlsecrets.io';
@@ -342,10 +344,20 @@ function storeSpec(ctx: FuzzContext, cluster: boolean, bad: boolean): fc.Arbitra
     projectID: maybeBad(fc.constantFrom(...(bad ? ['demo', 'p'.repeat(129)] : ['demo', 'my-project']))),
     endpoint: maybeBad(fc.constantFrom(ctx.deadEndpoint, 'not a url')),
   });
+  // Every registered provider takes part: from its descriptor's examples, and for the ones
+  // below also field by field (a provider added later is fuzzed from its examples at once).
+  const byField: Record<string, { weight: number; arbitrary: fc.Arbitrary<unknown> }> = {
+    kubernetes: { weight: 6, arbitrary: kubernetes },
+    aws: { weight: 2, arbitrary: aws.map((a) => ({ region: 'us-east-1', ...a })) },
+    gcp: { weight: 2, arbitrary: gcp.map((g) => ({ projectID: 'demo', ...g })) },
+  };
   const validProvider = fc.oneof(
-    { weight: 6, arbitrary: kubernetes.map((k) => ({ kubernetes: k })) },
-    { weight: 2, arbitrary: aws.map((a) => ({ aws: { region: 'us-east-1', ...a } })) },
-    { weight: 2, arbitrary: gcp.map((g) => ({ gcp: { projectID: 'demo', ...g } })) },
+    ...providers.map((p) => {
+      const examples = fc.constantFrom(...p.examples);
+      const fields = byField[p.id];
+      const block = fields ? fc.oneof({ weight: 3, arbitrary: fields.arbitrary }, examples) : examples;
+      return { weight: fields?.weight ?? 2, arbitrary: block.map((b) => ({ [p.id]: b })) };
+    }),
   );
   const provider = bad
     ? fc.oneof(
@@ -452,7 +464,7 @@ function pluralOf(kind: FuzzCase['kind']): string {
 /** The messages the CRD validations give, which name the fields they are about. */
 const CEL_MESSAGES = [
   'set at least one of data, dataFrom or generators',
-  'set exactly one provider: aws, gcp or kubernetes',
+  oneProviderMessage(providers.map((p) => p.id)),
   'ttl must be at least refreshInterval',
   'set exactly one of extract or find',
 ];

@@ -1,6 +1,6 @@
 import type { Schema } from './common.ts';
 import { secretBindingSpec, secretBindingStatus } from './secret-binding.ts';
-import { storeSpec, storeStatus } from './secret-store.ts';
+import { storeSpec, storeStatus, type ProviderSchema } from './secret-store.ts';
 
 export const GROUP = 'mlsecrets.io';
 export const VERSION = 'v1alpha1';
@@ -23,50 +23,61 @@ interface KindInfo {
   columns: Schema[];
 }
 
-const kinds: KindInfo[] = [
-  {
-    kind: 'SecretStore',
-    plural: 'secretstores',
-    shortName: 'ss',
-    scope: 'Namespaced',
-    description:
-      'An external secret store (AWS, Google, or Secrets of a source namespace) and the policy for bindings that use it. Usable only by SecretBindings in its own namespace.',
-    spec: storeSpec(false),
-    status: storeStatus,
-    columns: [...readyColumns, { name: 'Provider', type: 'string', jsonPath: '.status.provider' }, ageColumn],
-  },
-  {
-    kind: 'ClusterSecretStore',
-    plural: 'clustersecretstores',
-    shortName: 'css',
-    scope: 'Cluster',
-    description:
-      'An external secret store usable by SecretBindings of every namespace its policy.namespaceSelector admits.',
-    spec: storeSpec(true),
-    status: storeStatus,
-    columns: [...readyColumns, { name: 'Provider', type: 'string', jsonPath: '.status.provider' }, ageColumn],
-  },
-  {
-    kind: 'SecretBinding',
-    plural: 'secretbindings',
-    shortName: 'sb',
-    scope: 'Namespaced',
-    description:
-      'Which values of a store become a short-lived, rotated Kubernetes Secret, and which pods receive it.',
-    spec: secretBindingSpec,
-    status: secretBindingStatus,
-    columns: [
-      ...readyColumns,
-      { name: 'Secret', type: 'string', jsonPath: '.status.secretName' },
-      { name: 'Expires', type: 'string', jsonPath: '.status.expiresAt' },
-      ageColumn,
-    ],
-  },
-];
+/** The kinds, with the store specs' provider union made of `providers` (src/providers/registry.ts). */
+function kinds(providers: ProviderSchema[]): KindInfo[] {
+  return [
+    {
+      kind: 'SecretStore',
+      plural: 'secretstores',
+      shortName: 'ss',
+      scope: 'Namespaced',
+      description:
+        'An external secret store (AWS, Google, or Secrets of a source namespace) and the policy for bindings that use it. Usable only by SecretBindings in its own namespace.',
+      spec: storeSpec(false, providers),
+      status: storeStatus,
+      columns: [
+        ...readyColumns,
+        { name: 'Provider', type: 'string', jsonPath: '.status.provider' },
+        ageColumn,
+      ],
+    },
+    {
+      kind: 'ClusterSecretStore',
+      plural: 'clustersecretstores',
+      shortName: 'css',
+      scope: 'Cluster',
+      description:
+        'An external secret store usable by SecretBindings of every namespace its policy.namespaceSelector admits.',
+      spec: storeSpec(true, providers),
+      status: storeStatus,
+      columns: [
+        ...readyColumns,
+        { name: 'Provider', type: 'string', jsonPath: '.status.provider' },
+        ageColumn,
+      ],
+    },
+    {
+      kind: 'SecretBinding',
+      plural: 'secretbindings',
+      shortName: 'sb',
+      scope: 'Namespaced',
+      description:
+        'Which values of a store become a short-lived, rotated Kubernetes Secret, and which pods receive it.',
+      spec: secretBindingSpec,
+      status: secretBindingStatus,
+      columns: [
+        ...readyColumns,
+        { name: 'Secret', type: 'string', jsonPath: '.status.secretName' },
+        { name: 'Expires', type: 'string', jsonPath: '.status.expiresAt' },
+        ageColumn,
+      ],
+    },
+  ];
+}
 
 /** The CustomResourceDefinitions, as applied to a cluster. */
-export function customResourceDefinitions(): Schema[] {
-  return kinds.map((k) => ({
+export function customResourceDefinitions(providers: ProviderSchema[]): Schema[] {
+  return kinds(providers).map((k) => ({
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: {
@@ -112,4 +123,6 @@ export function customResourceDefinitions(): Schema[] {
 }
 
 /** The kinds, for the type generator. */
-export const apiKinds = kinds.map(({ kind, spec, status }) => ({ kind, spec, status }));
+export function apiKinds(providers: ProviderSchema[]): { kind: string; spec: Schema; status: Schema }[] {
+  return kinds(providers).map(({ kind, spec, status }) => ({ kind, spec, status }));
+}
