@@ -224,7 +224,7 @@ export class Operator {
     const storeReconciler = new SecretStoreReconciler({
       clock,
       logger,
-      getStore: (kind, ns, name) => this.manager.cache.getStore(kind, ns, name),
+      cache: this.manager.cache,
       stores,
       onForget: (storeId) => fetcher.forgetStore(storeId),
       status: this.kube,

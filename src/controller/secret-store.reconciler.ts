@@ -10,20 +10,21 @@ import type { Clock } from '../runtime/clock.ts';
 import { toReconcileError } from './errors.ts';
 import { mergePatchOf, sameJson } from '../kube/merge-patch.ts';
 import { RetryLater, type ReconcileResult } from '../runtime/reconcile-result.ts';
-import type { StoreDirectory } from './stores.ts';
+import type { StoreDirectory, StoreLookup } from './stores.ts';
 import type { StoreHandle } from '../fetch/fetcher.ts';
 
 export interface SecretStoreReconcilerDeps {
   clock: Clock;
   logger: Logger;
-  getStore(kind: StoreKind, namespace: string | undefined, name: string): Store | undefined;
+  /** The informer cache of stores. */
+  cache: StoreLookup;
   stores: Pick<StoreDirectory, 'handleFor' | 'forget'>;
   /** Told the cache id of a deleted store's values (the fetcher forgets them). */
-  onForget?: (storeId: string) => void;
+  onForget(storeId: string): void;
   status: StatusWriter;
   events: EventRecorder;
   /** Tells the fetch metrics of the calls a credentials check makes. */
-  onProviderCall?: (store: StoreHandle, operation: string) => void;
+  onProviderCall(store: StoreHandle, operation: string): void;
   /** How often working credentials are checked again. */
   recheckMs?: number;
 }
@@ -36,11 +37,11 @@ export class SecretStoreReconciler {
   }
 
   async reconcile(kind: StoreKind, namespace: string | undefined, name: string): Promise<ReconcileResult> {
-    const store = this.deps.getStore(kind, namespace, name);
+    const store = this.deps.cache.getStore(kind, namespace, name);
     if (!store) {
       // Deleted: its provider client and cached values go with it.
       const id = this.deps.stores.forget(kind, namespace, name);
-      if (id) this.deps.onForget?.(id);
+      if (id) this.deps.onForget(id);
       return {};
     }
     const now = this.deps.clock.now();
@@ -49,7 +50,7 @@ export class SecretStoreReconciler {
     const observedGeneration = store.metadata.generation;
     try {
       const handle = await this.deps.stores.handleFor(store);
-      await handle.provider.validate((operation) => this.deps.onProviderCall?.(handle, operation));
+      await handle.provider.validate((operation) => this.deps.onProviderCall(handle, operation));
       const conditions = setCondition(
         previous.conditions,
         {

@@ -73,9 +73,10 @@ test('the store reconciler forgets a deleted store and tells the fetcher', async
   const reconciler = new SecretStoreReconciler({
     clock: new ManualClock(0),
     logger,
-    getStore: (kind, namespace, name) => stores.get(`${kind}/${namespace ?? ''}/${name}`),
+    cache: { getStore: (kind, namespace, name) => stores.get(`${kind}/${namespace ?? ''}/${name}`) },
     stores: directory,
     onForget: (id) => forgotten.push(id),
+    onProviderCall: () => undefined,
     status: { patchStatus: async () => undefined },
     events: { event: () => undefined } as never,
   });
