@@ -1,22 +1,19 @@
 // scope: PerWorkload — one Secret per training Job (or bare Pod, or listed workload kind),
 // owned by it, issued while it runs and revoked as soon as it ends.
-import type { EffectiveLifetime } from '../../api/defaults.ts';
-import { perWorkloadSecretName } from '../../api/defaults.ts';
+import { perWorkloadSecretName, type EffectiveLifetime } from '../../api/defaults.ts';
 import { DATA_HASH_ANNOTATION, WORKLOAD_ANNOTATION } from '../../api/labels.ts';
 import { EventReason } from '../../api/reasons.ts';
 import type { SecretBinding, SecretBindingStatus, SourceVersion } from '../../api/types.ts';
 import type { AssembledData } from '../../data/binding-data.ts';
 import type { StoreHandle } from '../../fetch/fetcher.ts';
-import type { SecretObject } from '../../kube/kube-client.ts';
-import { nextDueAt, nextRefreshAt, renewalAt } from '../../rotation/schedule.ts';
-import type { StatusWriter } from '../../kube/kube-client.ts';
-import { refreshEpoch } from '../../rotation/schedule.ts';
+import type { SecretObject, StatusWriter } from '../../kube/kube-client.ts';
+import { nextDueAt, nextRefreshAt, refreshEpoch, renewalAt } from '../../rotation/schedule.ts';
 import type { BindingCache, BindingListener, Workload } from './deps.ts';
 import { issueSecret, type IssueContext } from './issue.ts';
-import type { BindingRecorder } from './recording.ts';
-import type { StoreReader } from './store-read.ts';
 import { formatTime, issueOf } from './managed-secret.ts';
+import type { BindingRecorder } from './recording.ts';
 import { syncedConditions, writeStatus } from './status.ts';
+import type { StoreReader } from './store-read.ts';
 
 /** What a per-workload Event is about: one workload's Secret. */
 export interface WorkloadSecret {
