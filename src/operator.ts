@@ -116,7 +116,7 @@ export class Operator {
       this.ports.metrics = metrics.port;
     }
     const hasher = new DataHasher(await loadInstallKey(http, config.operatorNamespace));
-    const ownAudit = this.options.audit ? undefined : createAuditLog(config.auditLog, config.instance);
+    const ownAudit = this.options.audit ? undefined : createAuditLog(config.auditLog, config.instance, clock);
     this.closeAudit = ownAudit?.close;
     const audit = this.options.audit ?? ownAudit!;
     const counted = (recorder: EventRecorder): EventRecorder => ({

@@ -1,5 +1,6 @@
 // The audit trail: one JSON line per read, issue, renewal, rotation, expiry, revocation,
 // injection and denial, on a logger of its own (its own destination), never with a value.
+import { systemClock, type Clock } from '../runtime/clock.ts';
 import winston from 'winston';
 
 export type AuditAction =
@@ -42,23 +43,32 @@ export interface AuditSink {
  * Writes records as JSON lines to `destination`: "stdout", "stderr", or a file path (appended).
  * Each line also carries the time and the operator replica.
  */
-export function createAuditLog(destination: string, replica: string): AuditSink & { close(): Promise<void> } {
+export function createAuditLog(
+  destination: string,
+  replica: string,
+  clock: Clock = systemClock,
+): AuditSink & { close(): Promise<void> } {
   const transport =
     destination === 'stdout' || destination === 'stderr'
       ? new winston.transports.Stream({ stream: destination === 'stdout' ? process.stdout : process.stderr })
       : new winston.transports.File({ filename: destination });
-  return auditLogOn(transport, replica);
+  return auditLogOn(transport, replica, clock);
 }
 
 /** The same over any winston transport (tests pass a stream). */
 export function auditLogOn(
   transport: winston.transport,
   replica: string,
+  /** The time each record carries (the operator's clock). */
+  clock: Clock = systemClock,
 ): AuditSink & { close(): Promise<void> } {
   // The audit schema is ours: time first, no log level, the message as given.
   const shape = winston.format((info) => {
     const { level: _level, ...rest } = info;
-    return { time: new Date().toISOString(), ...rest } as unknown as winston.Logform.TransformableInfo;
+    return {
+      time: new Date(clock.now()).toISOString(),
+      ...rest,
+    } as unknown as winston.Logform.TransformableInfo;
   });
   const logger = winston.createLogger({
     level: 'info',

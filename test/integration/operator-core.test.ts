@@ -253,6 +253,11 @@ test('deleting the binding removes its Secret', async () => {
     (d) => d === undefined,
     { timeoutMs: 5_000, what: 'the Secret deleted' },
   );
+  // No Event can name a deleted binding: the audit trail records the revocation.
+  expect(op.audit.find((r) => r.binding === `${team}/quiet` && r.action === 'revoke')).toMatchObject({
+    secret: 'quiet',
+    reason: 'BindingDeleted',
+  });
 });
 
 describe('bad input gets a clear answer', () => {

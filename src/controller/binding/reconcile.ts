@@ -260,6 +260,7 @@ export class SecretBindingReconciler {
     if (!namespace) return;
     for (const secret of this.deps.cache.managedSecretsOf(namespace, name)) {
       await this.deps.secrets.deleteSecret(namespace, secret.metadata.name!, secret.metadata.uid);
+      this.parts.recorder.revokedWithBinding(key, secret.metadata.name!);
     }
   }
 }

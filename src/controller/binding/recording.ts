@@ -35,6 +35,18 @@ export class BindingRecorder {
     this.audit = audit;
   }
 
+  /** A Secret deleted with its binding: an audit record only, as no Event can name the binding any more. */
+  revokedWithBinding(bindingKey: string, secret: string): void {
+    this.audit.record({
+      action: 'revoke',
+      outcome: 'success',
+      binding: bindingKey,
+      secret,
+      reason: 'BindingDeleted',
+      message: `Secret "${secret}" revoked: its SecretBinding was deleted`,
+    });
+  }
+
   event(
     binding: SecretBinding,
     type: 'Normal' | 'Warning',

@@ -1640,6 +1640,14 @@ describe('SecretBindingReconciler: deletion', () => {
     expect(await h.reconcile()).toEqual({});
     expect(h.cluster.deletes).toEqual([{ namespace: NS, name: NAME, uid }]);
     expect(h.secret()).toBeUndefined();
+    // The audit trail says the Secret went with its binding (no Event: the binding is gone).
+    expect(h.audit.at(-1)).toMatchObject({
+      action: 'revoke',
+      outcome: 'success',
+      binding: KEY,
+      secret: NAME,
+      reason: 'BindingDeleted',
+    });
   });
 
   test('a binding being deleted is left alone', async () => {
