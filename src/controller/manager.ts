@@ -27,7 +27,7 @@ export interface Reconcilers {
   binding(key: string, options?: { deferBookkeeping?: boolean }): Promise<ReconcileResult>;
   store(kind: StoreKind, namespace: string | undefined, name: string): Promise<ReconcileResult>;
   /** Starts the store read a new binding's first sync will need (it is not awaited). */
-  prefetchBinding?(key: string): void;
+  prefetchBinding(key: string): void;
 }
 
 export interface ManagerOptions {
@@ -221,7 +221,7 @@ export class Manager {
         // where this replica reconciles them (a standby or another shard would read for nothing).
         const key = objectKey(b.metadata);
         if (firstSync && this.loop.running() && (this.ownsKey?.(key) ?? true))
-          this.reconcilers?.prefetchBinding?.(key);
+          this.reconcilers?.prefetchBinding(key);
       });
       // Our own status writes come back as updates: only a spec change (generation) is work.
       informer.on('update', (b, old) => {
