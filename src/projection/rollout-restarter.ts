@@ -4,7 +4,7 @@
 import type { Logger } from 'winston';
 import { EventReason } from '../api/reasons.ts';
 import { bindingEventSubject, type SecretBinding } from '../api/types.ts';
-import type { Clock, TimerHandle } from '../runtime/clock.ts';
+import { pause, type Clock, type TimerHandle } from '../runtime/clock.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { KubeHttp } from '../runtime/http.ts';
 import { projectionSelector, selectorMatches } from '../api/selectors.ts';
@@ -188,16 +188,8 @@ export class RolloutRestarter {
 
   /** The pause between polls, on the injected clock; stop() cuts it short. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = this.options.clock.setTimer(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        this.wake = undefined;
-        this.options.clock.clearTimer(timer);
-        resolve();
-      };
-    });
+    const current = pause(this.options.clock, ms);
+    this.wake = current.cut;
+    return current.done;
   }
 }

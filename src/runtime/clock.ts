@@ -19,6 +19,29 @@ export interface Clock {
   clearTimer(handle: TimerHandle): void;
 }
 
+/** A pause on a clock that `cut()` ends early. */
+export interface Pause {
+  /** Resolves when the pause has passed or was cut. */
+  done: Promise<void>;
+  cut(): void;
+}
+
+/**
+ * Waits `ms` on `clock`; `cut()` ends the wait at once. For loops that must stop without
+ * waiting out a backoff or a poll, on a clock that may never move again (a ManualClock).
+ */
+export function pause(clock: Clock, ms: number): Pause {
+  let cut: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => {
+    const timer = clock.setTimer(resolve, ms);
+    cut = () => {
+      clock.clearTimer(timer);
+      resolve();
+    };
+  });
+  return { done, cut };
+}
+
 /**
  * Node clamps any setTimeout delay above 2^31-1 ms (about 24.8 days) to 1 ms, so a monthly
  * rotation would fire at once. Longer waits are chained through timers of at most this length.

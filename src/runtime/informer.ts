@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import type { Clock } from './clock.ts';
+import { pause, type Clock } from './clock.ts';
 import { isGone, KubeApiError, type KubeHttp } from './http.ts';
 import { compactStrings } from './compact-strings.ts';
 
@@ -292,16 +292,9 @@ export class Informer<T extends KubeObject> {
 
   /** Backoff between watch attempts; stop() cuts it short. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = this.options.clock.setTimer(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        this.options.clock.clearTimer(timer);
-        resolve();
-      };
-    });
+    const current = pause(this.options.clock, ms);
+    this.wake = current.cut;
+    return current.done;
   }
 }
 

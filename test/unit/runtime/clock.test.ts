@@ -1,4 +1,4 @@
-import { ManualClock, systemClock } from '../../../src/runtime/clock.ts';
+import { ManualClock, pause, systemClock } from '../../../src/runtime/clock.ts';
 
 describe('ManualClock', () => {
   test('starts at the given time and only moves on advance', () => {
@@ -158,5 +158,25 @@ describe('systemClock', () => {
     systemClock.clearTimer(cancelled);
     jest.advanceTimersByTime(20 * day);
     expect(fired).toBe(1);
+  });
+});
+
+describe('pause', () => {
+  test('ends when its time has passed on the clock, or at once when cut', async () => {
+    const clock = new ManualClock(0);
+    let ended = false;
+    const waited = pause(clock, 1000);
+    void waited.done.then(() => (ended = true));
+    clock.advance(999);
+    await Promise.resolve();
+    expect(ended).toBe(false);
+    clock.advance(1);
+    await waited.done;
+    expect(ended).toBe(true);
+
+    const cut = pause(clock, 60_000);
+    cut.cut();
+    await cut.done; // resolves without the clock moving
+    expect(clock.pending()).toBe(0); // its timer was cleared
   });
 });
