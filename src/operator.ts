@@ -6,6 +6,7 @@ import type { Logger } from 'winston';
 import { parseAddress, type OperatorConfig } from './config/config.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
+import { LeaseSweep } from './controller/lease-sweep.ts';
 import { Manager } from './controller/manager.ts';
 import { owns, ShardMembership } from './runtime/sharding.ts';
 import { SecretBindingReconciler } from './controller/binding/reconcile.ts';
@@ -19,7 +20,7 @@ import type { KubeConnection } from './runtime/connection.ts';
 import { KubeHttp } from './runtime/http.ts';
 import { loadInstallKey } from './kube/install-key.ts';
 import { KubeClient } from './kube/kube-client.ts';
-import { informersLive, informersSynced, serveHealth } from './observability/health.ts';
+import { informersLive, informersSynced, serveHealth, webhookServing } from './observability/health.ts';
 import { OperatorMetrics, serveMetrics } from './observability/metrics.ts';
 import { createAuditLog, type AuditSink } from './observability/audit.ts';
 import { workloadOf } from './projection/pod-mutator.ts';
@@ -52,6 +53,8 @@ export interface OperatorOptions {
   podRefreshDebounceMs?: number;
   /** How long a quiet watch is trusted (tests shorten it). */
   silenceLimitMs?: number;
+  /** The orphan lease sweep's timings (tests shorten them); see LeaseSweepOptions. */
+  leaseSweep?: { graceMs?: number; everyMs?: number };
 }
 
 /** A running operator: its manager, its metrics, and how to stop it. */
@@ -68,6 +71,7 @@ export class Operator {
   elector?: LeaderElector;
   shards?: ShardMembership;
   private restarter!: RolloutRestarter;
+  private sweep?: LeaseSweep;
   private refresher!: PodRefresher;
 
   constructor(options: OperatorOptions) {
@@ -108,7 +112,10 @@ export class Operator {
       );
       const health = await serveHealth(parseAddress(config.healthAddress), {
         live: [live],
-        ready: [informersSynced(() => this.manager.health())],
+        ready: [
+          informersSynced(() => this.manager.health()),
+          webhookServing(config.webhook, () => this.ports.webhook !== undefined),
+        ],
       });
       const metrics = await serveMetrics(parseAddress(config.metricsAddress), this.metrics.registry);
       this.servers.push(health.server, metrics.server);
@@ -167,6 +174,7 @@ export class Operator {
       lookup: this.manager.cache,
       registry: new ProviderRegistry(this.options.providers ?? defaultFactories),
       secrets: this.kube,
+      tokens: this.kube,
       clock,
       logger,
     });
@@ -220,6 +228,15 @@ export class Operator {
       events,
       audit,
       hasher,
+    });
+    this.sweep = new LeaseSweep({
+      clock,
+      logger,
+      bindings: () => this.manager.cache.bindings(),
+      held: () => bindings.heldLeaseIds(),
+      stores,
+      onCall: (handle, operation) => this.metrics.providerCall(handle, operation),
+      ...this.options.leaseSweep,
     });
     const storeReconciler = new SecretStoreReconciler({
       clock,
@@ -284,7 +301,7 @@ export class Operator {
       // No leader: every replica reconciles its own shard (docs/decisions/0005-sharding.md).
       // Nothing is owned until the membership says so, after one lease period.
       this.manager.setOwnership(() => false);
-      this.manager.startWorkers();
+      this.startWorking();
       this.shards = new ShardMembership({
         http,
         clock,
@@ -314,21 +331,28 @@ export class Operator {
         renewDeadlineMs: config.leaderElectionRenewDeadlineMs,
         retryPeriodMs: config.leaderElectionRetryPeriodMs,
         ...this.options.leaderElection,
-        onStartedLeading: () => this.manager.startWorkers(),
+        onStartedLeading: () => this.startWorking(),
         onStoppedLeading: () => {
+          this.sweep?.stop();
           void this.manager.stopWorkers();
           this.options.onLostLeadership?.();
         },
       });
       this.elector.start();
     } else {
-      this.manager.startWorkers();
+      this.startWorking();
     }
     logger.info('operator started', {
       instance: config.instance,
       namespaces: config.namespaces.length ? config.namespaces : 'all',
       shards: config.shards,
     });
+  }
+
+  /** The workers, and the orphan lease sweep (which revokes, so runs only where reconciles may write). */
+  private startWorking(): void {
+    this.manager.startWorkers();
+    this.sweep?.start();
   }
 
   /**
@@ -342,6 +366,7 @@ export class Operator {
   }
 
   async stop(): Promise<void> {
+    this.sweep?.stop();
     await this.manager.stopWorkers();
     await this.elector?.stop();
     await this.shards?.stop();

@@ -14,6 +14,7 @@ export interface StoreProvider {
   aws?: AwsProvider;
   gcp?: GcpProvider;
   kubernetes?: KubernetesProvider;
+  vault?: VaultProvider;
 }
 /**
  * AWS Secrets Manager or Systems Manager Parameter Store.
@@ -107,6 +108,99 @@ export interface KubernetesProvider {
    */
   namespace?: string;
 }
+/**
+ * HashiCorp Vault or OpenBao: values from a KV engine (v2 or v1), and dynamic credentials with leases (generators.vault).
+ */
+export interface VaultProvider {
+  /**
+   * The server address, for example https://vault.vault.svc:8200.
+   */
+  server: string;
+  /**
+   * Where the KV engine is mounted. Default "secret".
+   */
+  path?: string;
+  /**
+   * The KV engine version.
+   */
+  version?: "v2" | "v1";
+  /**
+   * A Vault Enterprise or OpenBao namespace (the X-Vault-Namespace header).
+   */
+  namespace?: string;
+  /**
+   * PEM certificates (base64) to trust for the server, instead of the system roots.
+   */
+  caBundle?: string;
+  caSecretRef?: SecretKeySelector;
+  /**
+   * How the operator logs in. Set exactly one.
+   */
+  auth: {
+    tokenSecretRef?: SecretKeySelector;
+    /**
+     * AppRole login.
+     */
+    appRole?: {
+      /**
+       * Where the AppRole auth method is mounted. Default "approle".
+       */
+      path?: string;
+      /**
+       * The role id.
+       */
+      roleId?: string;
+      roleRef?: SecretKeySelector;
+      secretRef: SecretKeySelector;
+    };
+    /**
+     * Kubernetes login: a token of a service account, from the TokenRequest API, exchanged at the Kubernetes auth method (Vault checks it with a TokenReview).
+     */
+    kubernetes?: {
+      /**
+       * Where the Kubernetes auth method is mounted. Default "kubernetes".
+       */
+      mountPath?: string;
+      /**
+       * The Vault role to log in as.
+       */
+      role: string;
+      /**
+       * The service account whose token is presented.
+       */
+      serviceAccountRef: {
+        /**
+         * Its name.
+         */
+        name: string;
+        /**
+         * Its namespace. A SecretStore may only name its own namespace (the default); a ClusterSecretStore must name one.
+         */
+        namespace?: string;
+        /**
+         * Audiences of the token. Default: ["vault"].
+         *
+         * @maxItems 8
+         *
+         * Items: An audience.
+         */
+        audiences?: string[];
+      };
+    };
+  };
+}
+/**
+ * The Kubernetes Secret key holding PEM certificates to trust for the server.
+ */
+/**
+ * The Kubernetes Secret key holding a Vault token.
+ */
+/**
+ * The Kubernetes Secret key holding the role id, instead of roleId.
+ */
+/**
+ * The Kubernetes Secret key holding the secret id.
+ */
 /**
  * Rules enforced for every binding that uses this store.
  */
@@ -218,6 +312,21 @@ export interface ClusterSecretStoreSpec {
  */
 /**
  * Secrets of one source namespace of this cluster. Needs no cloud; good for trying mlsecrets out and for fanning one Secret out to many namespaces.
+ */
+/**
+ * HashiCorp Vault or OpenBao: values from a KV engine (v2 or v1), and dynamic credentials with leases (generators.vault).
+ */
+/**
+ * The Kubernetes Secret key holding PEM certificates to trust for the server.
+ */
+/**
+ * The Kubernetes Secret key holding a Vault token.
+ */
+/**
+ * The Kubernetes Secret key holding the role id, instead of roleId.
+ */
+/**
+ * The Kubernetes Secret key holding the secret id.
  */
 /**
  * Rules enforced for every binding that uses this store.
@@ -447,7 +556,7 @@ export interface Generator {
   /**
    * Temporary AWS credentials from STS AssumeRole, using the store credentials (the store must be aws). Writes AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_CREDENTIAL_EXPIRATION.
    */
-  awsSTS: {
+  awsSTS?: {
     /**
      * The role to assume.
      */
@@ -460,6 +569,25 @@ export interface Generator {
      * Role session name. Default: mlsecrets-<namespace>-<binding>.
      */
     sessionName?: string;
+  };
+  /**
+   * Leased credentials from a Vault or OpenBao dynamic secrets engine (the store must be vault): a database user, cloud keys. Writes each field of the answer (username, password, access_key, …). The lease is renewed at 2/3 of its TTL while the Secret lives and revoked when it ends (binding deleted, Job finished, Secret expired or revoked).
+   */
+  vault?: {
+    /**
+     * The engine path that mints, for example database/creds/feature-store-ro.
+     */
+    path: string;
+    /**
+     * Sent as the JSON body of a POST, for engines that take parameters (aws/sts/<role> with ttl); absent: a GET.
+     */
+    parameters?: {
+      [k: string]: string | undefined;
+    };
+    /**
+     * How long a replaced credential keeps working after its successor is written (its lease reached its max TTL, the data changed, a rotation), so running clients can switch. Default 1m.
+     */
+    overlap?: string;
   };
 }
 /**
@@ -647,6 +775,12 @@ export interface SecretBindingStatus {
    * Pods currently carrying this binding.
    */
   projectedPods?: number;
+  /**
+   * Leases of generators.vault credentials the operator holds: renewed while their Secret lives, revoked after it. Ids only, never values.
+   *
+   * @maxItems 256
+   */
+  leases?: LeaseRecord[];
 }
 /**
  * A condition of the resource, as Kubernetes API conventions define it.
@@ -663,4 +797,29 @@ export interface SourceVersion {
    * Version id the store reported.
    */
   versionId?: string;
+}
+/**
+ * One lease.
+ */
+export interface LeaseRecord {
+  /**
+   * The lease id.
+   */
+  id: string;
+  /**
+   * The Secret whose data it is.
+   */
+  secret: string;
+  /**
+   * When the lease ends unless renewed.
+   */
+  expiresAt: string;
+  /**
+   * The TTL the store last granted.
+   */
+  grantedSeconds?: number;
+  /**
+   * Set once replaced or no longer wanted: when it is revoked.
+   */
+  revokeAt?: string;
 }

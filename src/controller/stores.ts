@@ -6,7 +6,7 @@ import { ReconcileError } from './errors.ts';
 import type { StoreHandle } from '../fetch/fetcher.ts';
 import { TokenBucket } from '../fetch/token-bucket.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import type { SecretReader } from '../providers/provider.port.ts';
+import type { SecretReader, ServiceAccountTokens } from '../providers/provider.port.ts';
 
 /** Reads stores from the informer caches. */
 export interface StoreLookup {
@@ -48,6 +48,7 @@ export class StoreDirectory {
   private readonly lookup: StoreLookup;
   private readonly registry: ProviderRegistry;
   private readonly secrets: SecretReader;
+  private readonly tokens: ServiceAccountTokens;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly maxAgeMs: number;
@@ -58,6 +59,7 @@ export class StoreDirectory {
     lookup: StoreLookup;
     registry: ProviderRegistry;
     secrets: SecretReader;
+    tokens: ServiceAccountTokens;
     clock: Clock;
     logger: Logger;
     maxAgeMs?: number;
@@ -65,6 +67,7 @@ export class StoreDirectory {
     this.lookup = options.lookup;
     this.registry = options.registry;
     this.secrets = options.secrets;
+    this.tokens = options.tokens;
     this.clock = options.clock;
     this.logger = options.logger;
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
@@ -129,6 +132,8 @@ export class StoreDirectory {
     const provider = await this.registry.create(store.spec.provider, {
       store: { kind: store.kind, name: store.metadata.name!, namespace: store.metadata.namespace },
       secrets: this.secrets,
+      tokens: this.tokens,
+      now: () => this.clock.now(),
     });
     const limits = store.spec.rateLimit ?? {};
     // Keep the old bucket across a rebuild for the same spec, so a rebuild cannot reset a limit.

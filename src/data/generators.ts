@@ -1,6 +1,7 @@
-// Dynamic credentials minted at each issue of a Secret (spec.generators).
+// Dynamic credentials minted at each issue of a Secret (spec.generators): temporary AWS keys
+// (awsSTS) and leased credentials of a Vault or OpenBao secrets engine (vault).
 import type { SecretBinding } from '../api/types.ts';
-import type { SecretsProvider } from '../providers/provider.port.ts';
+import type { LeaseInfo, SecretsProvider } from '../providers/provider.port.ts';
 import { DataError } from './properties.ts';
 
 /** The keys an awsSTS generator writes. */
@@ -13,30 +14,39 @@ export const AWS_STS_KEYS = [
 
 const DEFAULT_STS_SECONDS = 3600;
 
-/** The keys the binding's generators write (they are minted, not read, so never compared). */
-export function generatedKeys(binding: SecretBinding): string[] {
-  return (binding.spec.generators ?? []).length > 0 ? AWS_STS_KEYS : [];
+/** Whether the binding mints credentials (they live only in the Secret, so are never compared). */
+export function hasGenerators(binding: SecretBinding): boolean {
+  return (binding.spec.generators ?? []).length > 0;
 }
 
-/** Problems a schema cannot see: two generators would write the same keys. */
+/** The vault generator of the binding, if it has one. */
+export function vaultGenerator(binding: SecretBinding) {
+  return binding.spec.generators?.find((g) => g.vault)?.vault;
+}
+
+/** Problems a schema cannot see: two generators, or a generator writing a key `data` writes too. */
 export function validateGenerators(binding: SecretBinding): void {
   const generators = binding.spec.generators ?? [];
   if (generators.length > 1) {
-    throw new DataError(
-      'DuplicateKey',
-      'only one awsSTS generator per binding: each writes the same AWS_* keys',
-    );
+    throw new DataError('DuplicateKey', 'only one generator per binding: a Secret holds one credential');
   }
   const keys = new Set((binding.spec.data ?? []).map((d) => d.secretKey));
-  const clash = generatedKeys(binding).find((k) => keys.has(k));
+  const clash = generators[0]?.awsSTS ? AWS_STS_KEYS.find((k) => keys.has(k)) : undefined;
   if (clash)
     throw new DataError('DuplicateKey', `secretKey "${clash}" is also written by the awsSTS generator`);
 }
 
-/** The longest a generated credential may live, for the issue's expiry; undefined without generators. */
+/** The longest an awsSTS credential may live, for the issue's expiry; undefined otherwise (a lease says it when minted). */
 export function generatedLifetimeMs(binding: SecretBinding): number | undefined {
   const sts = binding.spec.generators?.[0]?.awsSTS;
   return sts ? (sts.durationSeconds ?? DEFAULT_STS_SECONDS) * 1000 : undefined;
+}
+
+/** What a generator minted: the keys it writes, when they stop working, and the lease that holds them. */
+export interface Minted {
+  data: Record<string, Buffer>;
+  expiresAt?: number;
+  lease?: LeaseInfo;
 }
 
 /** Mints the generators' credentials with the store's provider. */
@@ -44,8 +54,11 @@ export async function mintGenerated(
   binding: SecretBinding,
   handle: { label: string; provider: SecretsProvider },
   onCall: (operation: string) => void,
-): Promise<{ data: Record<string, Buffer>; expiresAt?: number }> {
-  const sts = binding.spec.generators?.[0]?.awsSTS;
+  now: number,
+): Promise<Minted> {
+  const generator = binding.spec.generators?.[0];
+  if (generator?.vault) return mintLeased(binding, generator.vault, handle, onCall, now);
+  const sts = generator?.awsSTS;
   if (!sts) return { data: {} };
   if (!handle.provider.assumeRole) {
     throw new DataError(
@@ -69,5 +82,42 @@ export async function mintGenerated(
       AWS_CREDENTIAL_EXPIRATION: Buffer.from(expiration),
     },
     expiresAt: credentials.expiration.getTime(),
+  };
+}
+
+async function mintLeased(
+  binding: SecretBinding,
+  vault: NonNullable<ReturnType<typeof vaultGenerator>>,
+  handle: { label: string; provider: SecretsProvider },
+  onCall: (operation: string) => void,
+  now: number,
+): Promise<Minted> {
+  const leases = handle.provider.leases;
+  if (!leases) {
+    throw new DataError(
+      'InvalidValue',
+      `generators.vault needs a vault store; ${handle.label} is ${handle.provider.name}`,
+    );
+  }
+  const parameters = vault.parameters
+    ? Object.fromEntries(
+        Object.entries(vault.parameters).filter((e): e is [string, string] => e[1] !== undefined),
+      )
+    : undefined;
+  const minted = await leases.mint({ path: vault.path, parameters }, onCall);
+  const keys = new Set((binding.spec.data ?? []).map((d) => d.secretKey));
+  const clash = Object.keys(minted.data).find((k) => keys.has(k));
+  if (clash) {
+    // Never left live: the credential was minted for a Secret that will not be written.
+    await leases.revoke(minted.lease.id, onCall);
+    throw new DataError(
+      'DuplicateKey',
+      `secretKey "${clash}" is also written by the vault generator (${vault.path})`,
+    );
+  }
+  return {
+    data: minted.data,
+    lease: minted.lease,
+    ...(minted.lease.durationSeconds > 0 ? { expiresAt: now + minted.lease.durationSeconds * 1000 } : {}),
   };
 }

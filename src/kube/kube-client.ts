@@ -122,6 +122,25 @@ export class KubeClient implements SecretWriter, StatusWriter {
     }));
   }
 
+  /** A service account's token from the TokenRequest API (a store's Kubernetes login to Vault). */
+  async requestToken(
+    namespace: string,
+    name: string,
+    audiences: string[],
+    expirationSeconds: number,
+  ): Promise<string> {
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}/token`;
+    const answer = await this.http.request<{ status?: { token?: string } }>('POST', path, {
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { audiences, expirationSeconds },
+      },
+    });
+    if (!answer.status?.token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
+    return answer.status.token;
+  }
+
   async applySecret(secret: SecretObject): Promise<void> {
     const { namespace, name } = secret.metadata;
     await this.http.request('PATCH', objectPath('Secret', namespace, name ?? ''), {

@@ -27,6 +27,15 @@ export function informersLive(
   };
 }
 
+/**
+ * Readiness of the pod webhook: a replica joins the webhook Service only once it listens with
+ * its certificate and has registered the caBundle. Ready before that, kube-proxy would send
+ * it admission requests it refuses, and `failurePolicy: Ignore` admits those pods uninjected.
+ */
+export function webhookServing(enabled: boolean, serving: () => boolean): Check {
+  return () => (!enabled || serving() ? undefined : 'pod webhook not serving yet');
+}
+
 export function informersSynced(list: () => InformerHealth[]): Check {
   return () => {
     const waiting = list().filter((i) => !i.synced);

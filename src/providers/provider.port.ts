@@ -92,6 +92,11 @@ export interface SecretsProvider {
    */
   assumeRole?(input: AssumeRoleInput, onCall: (operation: string) => void): Promise<TemporaryCredentials>;
   /**
+   * Dynamic credentials under a lease (Vault's database, AWS and other engines), for
+   * `generators.vault`; absent when the store has no leases.
+   */
+  leases?: LeasePort;
+  /**
    * Every remote secret that matches, with its current value (dataFrom.find). `key` of each
    * value is the remote name. Absent when the store cannot list.
    */
@@ -106,6 +111,35 @@ export interface FindQuery {
   nameRegexp?: string;
   /** Tags (Google: labels; Kubernetes: labels) that must all be present with these values. */
   tags?: Record<string, string>;
+}
+
+/** A credential a secrets engine minted under a lease. `data` is values, never to be logged. */
+export interface LeasedCredential {
+  data: Record<string, Buffer>;
+  lease: LeaseInfo;
+}
+
+/** A lease as the store reports it. The id is not a secret, but is never logged with a value. */
+export interface LeaseInfo {
+  id: string;
+  /** Seconds the lease has left from now. */
+  durationSeconds: number;
+  renewable: boolean;
+}
+
+/** Minting, renewing and revoking leased credentials; errors are ProviderErrors. */
+export interface LeasePort {
+  /** Mints a credential at `path` (GET, or POST with `parameters`). */
+  mint(
+    request: { path: string; parameters?: Record<string, string> },
+    onCall: (operation: string) => void,
+  ): Promise<LeasedCredential>;
+  /** Asks for `incrementSeconds` more from now; answers what the store granted (less at its max TTL). */
+  renew(id: string, incrementSeconds: number, onCall: (operation: string) => void): Promise<LeaseInfo>;
+  /** Revokes a lease; a lease already gone is not an error. */
+  revoke(id: string, onCall: (operation: string) => void): Promise<void>;
+  /** Ids and issue times of the live leases under `prefix` (the orphan sweep). */
+  list(prefix: string, onCall: (operation: string) => void): Promise<{ id: string; issuedAt: number }[]>;
 }
 
 /** What `SecretsProvider.assumeRole` is asked for. */
@@ -139,10 +173,24 @@ export interface SecretReader {
   ): Promise<{ data: Record<string, Buffer>; resourceVersion: string } | undefined>;
 }
 
+/** Issues tokens of Kubernetes service accounts (the TokenRequest API), for stores that log in with one. */
+export interface ServiceAccountTokens {
+  /** A token of `namespace/name` for `audiences`, valid `expirationSeconds`: a credential, never to be logged. */
+  requestToken(
+    namespace: string,
+    name: string,
+    audiences: string[],
+    expirationSeconds: number,
+  ): Promise<string>;
+}
+
 /** What a provider is built from. */
 export interface ProviderContext {
   store: { kind: 'SecretStore' | 'ClusterSecretStore'; name: string; namespace?: string };
   secrets: SecretReader;
+  tokens: ServiceAccountTokens;
+  /** The operator's clock (milliseconds), for token lifetimes. */
+  now(): number;
 }
 
 /** Builds providers of one kind; one registry line per provider. */

@@ -3,6 +3,7 @@ import { awsDescriptor } from './aws/descriptor.ts';
 import type { ProviderDescriptor } from './descriptor.ts';
 import { gcpDescriptor } from './gcp/descriptor.ts';
 import { kubernetesDescriptor } from './kubernetes/descriptor.ts';
+import { vaultDescriptor } from './vault/descriptor.ts';
 import {
   StoreConfigError,
   type ProviderContext,
@@ -37,7 +38,12 @@ export function lazyFactory(
  * Every provider the operator knows. Adding one is a folder with its descriptor and a line here
  * (CONTRIBUTING.md, "Adding a provider").
  */
-export const providers: ProviderDescriptor[] = [awsDescriptor, gcpDescriptor, kubernetesDescriptor];
+export const providers: ProviderDescriptor[] = [
+  awsDescriptor,
+  gcpDescriptor,
+  kubernetesDescriptor,
+  vaultDescriptor,
+];
 
 /** A lazily loaded factory per provider. */
 export const defaultFactories: ProviderFactory[] = providers.map((p) =>

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import tls from 'node:tls';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { installEmulators } from './emulators.ts';
@@ -44,6 +45,55 @@ export async function installChart(nc: NodeCluster, ...extra: string[]): Promise
     '--wait',
     '--timeout',
     '3m',
+  );
+  await webhookReachable(nc);
+}
+
+/**
+ * `helm install --wait` returns once the operator pods are Ready; kube-proxy routes the
+ * webhook Service to them a moment later. A pod created in between is admitted uninjected
+ * (`failurePolicy: Ignore`), so wait until the path kube-apiserver takes works: TLS to the
+ * Service's cluster IP from this host (where kube-apiserver runs), verified against the
+ * caBundle of the registered configuration, several times in a row, as kube-proxy picks a
+ * replica per connection.
+ */
+export async function webhookReachable(nc: NodeCluster, timeoutMs = 60_000): Promise<void> {
+  const service = await nc.c.core.readNamespacedService({
+    namespace: RELEASE_NAMESPACE,
+    name: `${RELEASE}-webhook`,
+  });
+  const admission = nc.kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+  const caBundle = await eventually(
+    async () =>
+      (await admission.readMutatingWebhookConfiguration({ name: 'mlsecrets-pod-injector' })).webhooks?.[0]
+        ?.clientConfig.caBundle ?? '',
+    (ca) => ca !== '',
+    { timeoutMs, what: 'the webhook caBundle' },
+  );
+  const handshake = () =>
+    new Promise<boolean>((resolve) => {
+      const socket = tls.connect({
+        host: service.spec!.clusterIP!,
+        port: 443,
+        ca: Buffer.from(caBundle, 'base64').toString('utf8'),
+        servername: `${RELEASE}-webhook.${RELEASE_NAMESPACE}.svc`,
+        timeout: 2_000,
+      });
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.once('secureConnect', () => done(socket.authorized));
+      socket.once('error', () => done(false));
+      socket.once('timeout', () => done(false));
+    });
+  await eventually(
+    async () => {
+      for (let i = 0; i < 5; i++) if (!(await handshake())) return false;
+      return true;
+    },
+    (ok) => ok,
+    { timeoutMs, intervalMs: 250, what: 'the webhook reachable through its Service' },
   );
 }
 

@@ -25,6 +25,10 @@ export interface EmulatorBinaries {
   motoServer: string;
   gcpEmulator: string;
   helm: string;
+  /** OpenBao's `bao` (server and CLI). */
+  bao: string;
+  /** The directory of PostgreSQL's server programs (initdb, postgres). */
+  pgBin: string;
 }
 
 /** A running emulator process and how to empty or stop it. */
@@ -76,7 +80,13 @@ async function runInstallScript(): Promise<EmulatorBinaries> {
     if (!value) throw new Error(`${installScript} printed no ${key}= line`);
     return value;
   };
-  return { motoServer: get('MOTO_SERVER'), gcpEmulator: get('GCP_SM_EMULATOR'), helm: get('HELM') };
+  return {
+    motoServer: get('MOTO_SERVER'),
+    gcpEmulator: get('GCP_SM_EMULATOR'),
+    helm: get('HELM'),
+    bao: get('BAO'),
+    pgBin: get('PG_BIN'),
+  };
 }
 
 /**

@@ -46,6 +46,8 @@ export async function startTestOperator(options: {
   rolloutDebounceMs?: number;
   /** Elect a leader on this Lease, with short timings. */
   leaderElection?: { id: string; identity: string };
+  /** The orphan lease sweep's timings. */
+  leaseSweep?: { graceMs?: number; everyMs?: number };
 }): Promise<TestOperator> {
   const audit: AuditRecord[] = [];
   // The webhook configuration is one per cluster: test files that register it on the shared
@@ -90,6 +92,7 @@ export async function startTestOperator(options: {
     serve: options.serve ?? false,
     silenceLimitMs: options.silenceLimitMs,
     rolloutDebounceMs: options.rolloutDebounceMs,
+    leaseSweep: options.leaseSweep,
     leaderElection: { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 },
     audit: { record: (entry) => audit.push(JSON.parse(JSON.stringify(entry)) as AuditRecord) },
   });

@@ -31,6 +31,7 @@ import {
   secretData,
   waitForReady,
 } from '../harness/resources.ts';
+import { noTokens } from '../harness/no-tokens.ts';
 
 const c = clients(testKubeConfig());
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-aws-outage-'));
@@ -314,6 +315,8 @@ describe('a hung endpoint', () => {
           resourceVersion: '1',
         }),
       },
+      tokens: noTokens,
+      now: Date.now,
     };
     const auth = {
       secretRef: {

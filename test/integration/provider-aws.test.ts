@@ -32,6 +32,7 @@ import {
   waitForReady,
 } from '../harness/resources.ts';
 import { testEnv } from '../harness/test-env.ts';
+import { noTokens } from '../harness/no-tokens.ts';
 
 const c = clients(testKubeConfig());
 const endpoint = testEnv('motoEndpoint');
@@ -325,6 +326,8 @@ describe('the providers directly, with the real SDK', () => {
         };
       },
     },
+    tokens: noTokens,
+    now: Date.now,
   };
   const auth = {
     secretRef: {

@@ -329,7 +329,7 @@ describe('auth.secretRef: a service-account key from a Secret', () => {
       { what: 'store gcp-elsewhere InvalidSpec' },
     );
     expect(status?.conditions?.find((x) => x.type === 'Ready')?.message).toMatch(
-      /only use credentials from its own namespace/,
+      /only read credentials from its own namespace/,
     );
   });
 

@@ -125,8 +125,31 @@ const generator = named(
         },
         { required: ['roleArn'] },
       ),
+      vault: obj(
+        'Leased credentials from a Vault or OpenBao dynamic secrets engine (the store must be vault): a database user, cloud keys. Writes each field of the answer (username, password, access_key, …). The lease is renewed at 2/3 of its TTL while the Secret lives and revoked when it ends (binding deleted, Job finished, Secret expired or revoked).',
+        {
+          path: str('The engine path that mints, for example database/creds/feature-store-ro.', {
+            pattern: '^[A-Za-z0-9_.@-]+(/[A-Za-z0-9_.@-]+)+$',
+            maxLength: 512,
+          }),
+          parameters: stringMap(
+            'Sent as the JSON body of a POST, for engines that take parameters (aws/sts/<role> with ttl); absent: a GET.',
+          ),
+          overlap: duration(
+            'How long a replaced credential keeps working after its successor is written (its lease reached its max TTL, the data changed, a rotation), so running clients can switch. Default 1m.',
+          ),
+        },
+        { required: ['path'] },
+      ),
     },
-    { required: ['awsSTS'] },
+    {
+      'x-kubernetes-validations': [
+        {
+          rule: '[has(self.awsSTS), has(self.vault)].filter(x, x).size() == 1',
+          message: 'set exactly one of awsSTS or vault',
+        },
+      ],
+    },
   ),
 );
 
@@ -290,5 +313,25 @@ export const secretBindingStatus: Schema = obj(
       'HMAC-SHA256 of the data with a per-install key: detects change and drift without exposing values.',
     ),
     projectedPods: { type: 'integer', description: 'Pods currently carrying this binding.' },
+    leases: arrayOf(
+      'Leases of generators.vault credentials the operator holds: renewed while their Secret lives, revoked after it. Ids only, never values.',
+      named(
+        'LeaseRecord',
+        obj(
+          'One lease.',
+          {
+            id: str('The lease id.', { maxLength: 1024 }),
+            secret: str('The Secret whose data it is.', { maxLength: 253 }),
+            expiresAt: str('When the lease ends unless renewed.', { format: 'date-time' }),
+            grantedSeconds: { type: 'integer', description: 'The TTL the store last granted.' },
+            revokeAt: str('Set once replaced or no longer wanted: when it is revoked.', {
+              format: 'date-time',
+            }),
+          },
+          { required: ['id', 'secret', 'expiresAt'] },
+        ),
+      ),
+      { maxItems: 256 },
+    ),
   },
 );

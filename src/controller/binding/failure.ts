@@ -13,6 +13,7 @@ import { ReconcileError, toReconcileError } from '../errors.ts';
 import { formatTime, parseTime } from './managed-secret.ts';
 import { recordedIssue } from './plan.ts';
 import type { BindingListener } from './deps.ts';
+import type { LeaseBook } from './leases.ts';
 import type { BindingRecorder } from './recording.ts';
 import { failedStatusOf, writeStatus } from './status.ts';
 
@@ -23,6 +24,8 @@ export interface FailureContext {
   recorder: BindingRecorder;
   /** Told of every failed reconcile, by condition reason (a metric). */
   listener: Pick<BindingListener, 'failed'>;
+  /** The lease of a deleted Secret's credential is revoked with it. */
+  leases: Pick<LeaseBook, 'retire'>;
 }
 
 /** Reports `failure` and answers with the retry it calls for (RetryLater thrown for backoff). */
@@ -41,7 +44,7 @@ export async function failed(
   const expired = lifetime !== undefined && issue !== undefined && now >= issue.expiresAt;
   if (failure.reason === ConditionReason.PolicyDenied && existing) {
     // The binding may no longer read this store: what it read before goes too.
-    await deleteSecret(ctx, existing);
+    await deleteSecret(ctx, binding, existing, now);
     ctx.recorder.event(
       binding,
       'Normal',
@@ -54,7 +57,7 @@ export async function failed(
   if (expired && existing) {
     reason = ConditionReason.Expired;
     if (lifetime.onExpiry === 'Delete') {
-      await deleteSecret(ctx, existing);
+      await deleteSecret(ctx, binding, existing, now);
       message = `Secret "${existing.metadata.name}" was deleted: its ttl passed without a successful renewal (${failure.reason}: ${failure.message})`;
       ctx.recorder.event(
         binding,
@@ -113,8 +116,14 @@ export function conflict(name: string): ReconcileError {
   );
 }
 
-function deleteSecret(ctx: FailureContext, secret: SecretObject): Promise<void> {
-  return ctx.secrets.deleteSecret(secret.metadata.namespace!, secret.metadata.name!, secret.metadata.uid);
+async function deleteSecret(
+  ctx: FailureContext,
+  binding: SecretBinding,
+  secret: SecretObject,
+  now: number,
+): Promise<void> {
+  await ctx.secrets.deleteSecret(secret.metadata.namespace!, secret.metadata.name!, secret.metadata.uid);
+  await ctx.leases.retire(binding, secret.metadata.name!, now);
 }
 
 function isPast(time: string | undefined, now: number): boolean {

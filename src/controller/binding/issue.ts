@@ -5,7 +5,10 @@ import { ConditionReason, EventReason } from '../../api/reasons.ts';
 import type { SecretBinding } from '../../api/types.ts';
 import { checkSize } from '../../data/binding-data.ts';
 import type { DataHasher } from '../../data/data-hash.ts';
-import { generatedKeys, mintGenerated } from '../../data/generators.ts';
+import { hasGenerators, mintGenerated, vaultGenerator } from '../../data/generators.ts';
+import { parseDuration } from '../../rotation/duration.ts';
+import { ProviderError } from '../../providers/provider.port.ts';
+import type { LeaseBook } from './leases.ts';
 import { shapeData } from '../../data/template.ts';
 import type { StoreHandle } from '../../fetch/fetcher.ts';
 import type { SecretObject, SecretWriter } from '../../kube/kube-client.ts';
@@ -18,7 +21,11 @@ export interface IssueContext {
   hasher: DataHasher;
   /** Told of the provider calls of generators (STS), for the metrics. */
   listener: Pick<BindingListener, 'providerCall'>;
+  leases: LeaseBook;
 }
+
+/** How long a replaced vault credential keeps working after its successor is written, by default. */
+export const DEFAULT_LEASE_OVERLAP_MS = 60_000;
 
 export interface IssueRequest {
   binding: SecretBinding;
@@ -39,6 +46,12 @@ export interface IssueRequest {
   generators?: SecretBinding['spec']['generators'];
   /** Write even if the Secret in the cluster is already as desired (a new issue). */
   force: boolean;
+  /**
+   * A renewal of the same data: a vault lease is renewed rather than replaced (a new
+   * credential is minted only when the lease will not stretch, at its max TTL).
+   */
+  renewal: boolean;
+  now: number;
 }
 
 export interface Issued {
@@ -46,6 +59,8 @@ export interface Issued {
   /** How the Secret in the cluster differed from the desired one (it has been rewritten). */
   drift?: string;
   written: boolean;
+  /** How many keys the Secret holds. */
+  keys: number;
 }
 
 /** Builds the Secret `request` describes and writes it if needed; throws ReconcileError-mappable errors. */
@@ -53,19 +68,32 @@ export async function issueSecret(ctx: IssueContext, request: IssueRequest): Pro
   const { binding, existing, handle } = request;
   let issue = request.issue;
   let data: Record<string, Buffer>;
-  const generated = generatedKeys(binding).length > 0;
-  if (generated && !request.fresh) {
+  const generated = hasGenerators(binding);
+  const onCall = (operation: string) => ctx.listener.providerCall(handle, operation);
+  const renewedUntil =
+    generated && request.fresh && request.renewal ? await renewLease(ctx, request) : undefined;
+  if (generated && (!request.fresh || renewedUntil !== undefined)) {
     // Same reads, same credentials: the Secret as it stands is what the spec makes.
     data = decodeData(existing!.data);
+    if (renewedUntil !== undefined) issue = { ...issue, expiresAt: Math.min(issue.expiresAt, renewedUntil) };
   } else {
     let input = request.values;
     if (generated) {
       const minting = request.generators
         ? { ...binding, spec: { ...binding.spec, generators: request.generators } }
         : binding;
-      const minted = await mintGenerated(minting, handle, (operation) =>
-        ctx.listener.providerCall(handle, operation),
-      );
+      const minted = await mintGenerated(minting, handle, onCall, request.now);
+      // Recorded before the Secret is written: a lease nobody records is revoked by nobody.
+      if (minted.lease) {
+        const overlap = vaultGenerator(binding)?.overlap;
+        await ctx.leases.replace(
+          binding,
+          request.name,
+          minted.lease,
+          request.now,
+          overlap ? parseDuration(overlap) : DEFAULT_LEASE_OVERLAP_MS,
+        );
+      }
       input = { ...input, ...minted.data };
       // Never let the Secret outlive the credentials it carries.
       if (minted.expiresAt !== undefined)
@@ -85,7 +113,35 @@ export async function issueSecret(ctx: IssueContext, request: IssueRequest): Pro
       throw writeFailed(request.name, error);
     }
   }
-  return { issue, drift, written };
+  return { issue, drift, written, keys: Object.keys(data).length };
+}
+
+/**
+ * Renews the lease the Secret's credential holds, for as long as it was granted before. Answers
+ * its new end, or undefined when a new credential must be minted instead: no lease, the Secret
+ * is gone or edited, the lease is gone, or the store granted less than asked (its max TTL).
+ */
+async function renewLease(ctx: IssueContext, request: IssueRequest): Promise<number | undefined> {
+  const { binding, existing, handle, now } = request;
+  const active = ctx.leases.active(binding, request.name);
+  const leases = handle.provider.leases;
+  if (!active || !existing || !leases || !vaultGenerator(binding)) return undefined;
+  const wanted = Math.max(1, active.grantedSeconds ?? Math.round((request.issue.expiresAt - now) / 1000));
+  let granted;
+  try {
+    granted = await leases.renew(active.id, wanted, (operation) =>
+      ctx.listener.providerCall(handle, operation),
+    );
+  } catch (error) {
+    // Revoked or expired behind our back: mint anew. An outage is the reconcile's failure.
+    if (error instanceof ProviderError && !error.transient && error.category !== 'AccessDenied')
+      return undefined;
+    throw error;
+  }
+  await ctx.leases.renewed(binding, request.name, granted, now);
+  // Less than asked: the lease is near its max TTL. Its successor is minted now, and it is
+  // revoked after the overlap (or when it ends, if that is sooner).
+  return granted.durationSeconds < wanted ? undefined : now + granted.durationSeconds * 1000;
 }
 
 function decodeData(data: Record<string, string> | undefined): Record<string, Buffer> {

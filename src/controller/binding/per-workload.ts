@@ -56,6 +56,8 @@ export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<num
     const workload = byKey.get(key);
     if (workload && !workload.ended) continue;
     await ctx.secrets.deleteSecret(secret.metadata.namespace!, secret.metadata.name!, secret.metadata.uid);
+    // Its credential stops working now: the lease is revoked a second later (reconcile.ts).
+    await ctx.leases.retire(binding, secret.metadata.name!, now);
     const [kind, name] = key.split('/');
     const why = workload?.ended ?? 'is gone';
     ctx.event(
@@ -86,11 +88,12 @@ export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<num
     const intact =
       existing !== undefined &&
       ctx.hasher.hashEncoded(existing.data) === existing.metadata.annotations?.[DATA_HASH_ANNOTATION];
-    const fresh =
-      !previous ||
-      !intact ||
-      previous.sourceHash !== sourceHash ||
+    const renewal =
+      previous !== undefined &&
+      intact &&
+      previous.sourceHash === sourceHash &&
       now >= renewalAt(previous.issuedAt, previous.expiresAt - previous.issuedAt);
+    const fresh = !previous || !intact || previous.sourceHash !== sourceHash || renewal;
     const { issue, written } = await issueSecret(ctx, {
       binding,
       name,
@@ -103,6 +106,8 @@ export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<num
       // Credentials are minted per workload, and named after it in the cloud's audit trail.
       generators: withSession(binding, workload),
       force: fresh,
+      renewal,
+      now,
     });
     if (fresh) {
       const verb = previous ? 'renewed' : 'issued';

@@ -8,7 +8,7 @@ import { SOURCE_HASH_ANNOTATION, DATA_HASH_ANNOTATION } from '../../api/labels.t
 import { splitKey } from '../../api/types.ts';
 import { validateBindingSpec } from '../../data/binding-data.ts';
 import type { DataHasher } from '../../data/data-hash.ts';
-import { generatedKeys, generatedLifetimeMs, validateGenerators } from '../../data/generators.ts';
+import { generatedLifetimeMs, hasGenerators, validateGenerators } from '../../data/generators.ts';
 import type { Fetcher } from '../../fetch/fetcher.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { SecretObject, SecretWriter, StatusWriter } from '../../kube/kube-client.ts';
@@ -21,6 +21,7 @@ import type { StoreDirectory } from '../stores.ts';
 import type { BindingCache, BindingListener } from './deps.ts';
 import { conflict, failed, invalidSpec } from './failure.ts';
 import { issueSecret } from './issue.ts';
+import { LeaseBook } from './leases.ts';
 import { desiredSecret, driftOf, issueOf, ownedBy, parseTime } from './managed-secret.ts';
 import { OwnWrites } from './memory.ts';
 import { reconcilePerWorkload, workloadContext } from './per-workload.ts';
@@ -61,6 +62,7 @@ export class SecretBindingReconciler {
     memory: OwnWrites;
     reader: StoreReader;
     recorder: BindingRecorder;
+    leases: LeaseBook;
   };
 
   constructor(deps: SecretBindingReconcilerDeps) {
@@ -70,7 +72,13 @@ export class SecretBindingReconciler {
       memory: new OwnWrites(),
       reader: new StoreReader(deps),
       recorder: new BindingRecorder(deps.events, deps.audit),
+      leases: new LeaseBook(deps),
     };
+  }
+
+  /** Lease ids the bindings record, for the orphan sweep. */
+  heldLeaseIds(): Set<string> {
+    return this.parts.leases.heldIds();
   }
 
   /** Starts the store read a first sync of `key` will need (see StoreReader.prefetch). */
@@ -88,6 +96,20 @@ export class SecretBindingReconciler {
     }
     if (binding.metadata.deletionTimestamp) return {};
     const now = this.deps.clock.now();
+    // Leases of replaced or ended credentials, revoked when due (lease.ts).
+    const leaseWakeAt = await this.parts.leases.settle(
+      binding,
+      () => this.deps.stores.handleFor(this.deps.stores.storeFor(binding)),
+      now,
+      (handle, op) => this.deps.listener.providerCall(handle, op),
+    );
+    // Leases retired during this reconcile (a replacement, an ended Job) are due later.
+    const after = (at: number) =>
+      Math.min(
+        at,
+        leaseWakeAt ?? Infinity,
+        Math.max(now + 1000, this.parts.leases.nextRevocationAt(binding) ?? Infinity),
+      ) - now;
     const fail = (
       existing: SecretObject | undefined,
       lifetime: EffectiveLifetime | undefined,
@@ -106,7 +128,7 @@ export class SecretBindingReconciler {
     if (binding.spec.projection?.scope === 'PerWorkload') {
       try {
         const next = await reconcilePerWorkload(workloadContext(this.parts, binding, lifetime, now));
-        return { requeueAfterMs: next - now };
+        return { requeueAfterMs: after(next) };
       } catch (error) {
         return fail(undefined, lifetime, error);
       }
@@ -138,7 +160,9 @@ export class SecretBindingReconciler {
       lifetime,
       previousIssue,
       memory,
-      generatedLifetimeMs: generatedLifetimeMs(binding) ?? Infinity,
+      generatedLifetimeMs:
+        generatedLifetimeMs(binding) ??
+        (this.parts.leases.active(binding, name)?.grantedSeconds ?? Infinity) * 1000,
       now,
     });
     if (existing && previousIssue && nothingDue(due)) {
@@ -149,7 +173,7 @@ export class SecretBindingReconciler {
         if (projectedPods !== undefined && projectedPods !== status.projectedPods) {
           await writeStatus(this.deps.status, binding, { ...status, projectedPods });
         }
-        return { requeueAfterMs: nextDue(lifetime, previousIssue, now, due.rotationAt) - now };
+        return { requeueAfterMs: after(nextDue(lifetime, previousIssue, now, due.rotationAt)) };
       }
     }
 
@@ -173,7 +197,7 @@ export class SecretBindingReconciler {
     // 5. Decide: a new issue, or the recorded one. What was read decides "changed"; generated
     // credentials differ at every mint and templates may hide the raw keys, so the hash of the
     // reads is kept apart (source-hash annotation).
-    const generated = generatedKeys(binding).length > 0;
+    const generated = hasGenerators(binding);
     const sourceHash = hasher.hash(read.data);
     const shapedByUs = generated || binding.spec.target?.template?.data !== undefined;
     const previousSourceHash =
@@ -209,6 +233,8 @@ export class SecretBindingReconciler {
         values: read.data,
         handle: store.handle,
         force: decision.cause.event !== undefined,
+        renewal: decision.cause.event === 'Renewed',
+        now,
       });
     } catch (error) {
       return fail(existing, lifetime, error);
@@ -227,7 +253,7 @@ export class SecretBindingReconciler {
     const status = readyStatusOf(binding, {
       name,
       issue,
-      keys: Object.keys(read.data).length,
+      keys: issued.keys,
       sources: read.sources,
       // The next occurrence after now: equal to the recorded one while the schedule is unchanged,
       // and right at once after a schedule change (even one made while the store was down).
@@ -247,17 +273,24 @@ export class SecretBindingReconciler {
       specChanged: (memory?.generation ?? binding.status?.observedGeneration) !== binding.metadata.generation,
       synced: { epoch: due.epoch, generation: binding.metadata.generation, nextRotationAt },
     });
-    const requeueAfterMs = nextDue(lifetime, issue, now, nextRotationAt) - now;
+    const requeueAfterMs = after(nextDue(lifetime, issue, now, nextRotationAt));
     if (options.deferBookkeeping && issued.written && existing && isReady(binding))
       return { requeueAfterMs, followUp };
     await followUp();
     return { requeueAfterMs };
   }
 
-  /** A deleted binding: its Secrets go with it. */
+  /** A deleted binding: its Secrets go with it, and the leases of their credentials. */
   private async removeSecretsOf(key: string): Promise<void> {
     const { namespace, name } = splitKey(key);
     if (!namespace) return;
+    const { stores, listener } = this.deps;
+    await this.parts.leases.revokeAllOf(
+      key,
+      (ns, storeRef) =>
+        stores.handleFor(stores.storeFor({ metadata: { namespace: ns }, spec: { storeRef } } as never)),
+      (handle, op) => listener.providerCall(handle, op),
+    );
     for (const secret of this.deps.cache.managedSecretsOf(namespace, name)) {
       await this.deps.secrets.deleteSecret(namespace, secret.metadata.name!, secret.metadata.uid);
       this.parts.recorder.revokedWithBinding(key, secret.metadata.name!);

@@ -77,17 +77,23 @@ export function failedStatusOf(
   return { ...previous, observedGeneration, conditions };
 }
 
-/** Writes `status` as a merge patch against the binding's status as cached; nothing when equal. */
+/**
+ * Writes `status` as a merge patch against the binding's status as cached; nothing when equal.
+ * `leases` is left out: the lease book writes it alone (leases.ts), at once, and a status built
+ * from an older cached copy must not put back leases it has since revoked or renewed.
+ */
 export async function writeStatus(
   writer: StatusWriter,
   binding: SecretBinding,
   status: SecretBindingStatus,
 ): Promise<void> {
-  if (sameJson(binding.status ?? {}, status)) return;
+  const { leases: _cached, ...previous } = binding.status ?? {};
+  const { leases: _ours, ...next } = status;
+  if (sameJson(previous, next)) return;
   await writer.patchStatus(
     'SecretBinding',
     binding.metadata.namespace,
     binding.metadata.name!,
-    mergePatchOf(binding.status ?? {}, status),
+    mergePatchOf(previous, next),
   );
 }

@@ -1,7 +1,8 @@
 // Where a store's AWS credentials come from: the SDK default chain, static keys in a Kubernetes
 // Secret, and optionally an assumed role on top.
-import type { AwsProvider, SecretKeySelector } from '../../api/types.ts';
-import { StoreConfigError, type ProviderContext } from '../provider.port.ts';
+import type { AwsProvider } from '../../api/types.ts';
+import { readCredential } from '../credential-secret.ts';
+import type { ProviderContext } from '../provider.port.ts';
 import type { AwsKeys, StsApi } from './aws-api.ts';
 import { classify } from './errors.ts';
 
@@ -10,49 +11,6 @@ export const RENEW_BEFORE_EXPIRY_MS = 5 * 60_000;
 
 type StoreRef = ProviderContext['store'];
 
-/**
- * The namespace a credentials Secret is read from. A SecretStore may only read its own
- * namespace: otherwise anyone allowed to create a SecretStore could make the operator use (and
- * thereby prove or misuse) credentials kept in another namespace.
- */
-export function credentialsNamespace(selector: SecretKeySelector, store: StoreRef, field: string): string {
-  if (store.kind === 'SecretStore') {
-    if (selector.namespace && selector.namespace !== store.namespace) {
-      throw new StoreConfigError(
-        'InvalidSpec',
-        `a SecretStore may only read credentials from its own namespace "${store.namespace}", not "${selector.namespace}" (${field}); use a ClusterSecretStore`,
-      );
-    }
-    return store.namespace!;
-  }
-  if (!selector.namespace) {
-    throw new StoreConfigError(
-      'InvalidSpec',
-      `a ClusterSecretStore must name the namespace of its credentials Secret (${field}.namespace)`,
-    );
-  }
-  return selector.namespace;
-}
-
-async function readKey(
-  selector: SecretKeySelector,
-  context: ProviderContext,
-  field: string,
-  what: string,
-): Promise<string> {
-  const namespace = credentialsNamespace(selector, context.store, field);
-  const secret = await context.secrets.readSecret(namespace, selector.name);
-  // Keys written from files often end in a newline; AWS keys never hold whitespace.
-  const value = secret?.data[selector.key]?.toString('utf8').trim();
-  if (!value) {
-    throw new StoreConfigError(
-      'StoreCredentialsMissing',
-      `Secret "${namespace}/${selector.name}" (key "${selector.key}") holding ${what} was not found`,
-    );
-  }
-  return value;
-}
-
 /** Static keys from the Kubernetes Secret(s) `auth.secretRef` names. */
 export async function readStaticKeys(
   secretRef: NonNullable<NonNullable<AwsProvider['auth']>['secretRef']>,
@@ -60,20 +18,20 @@ export async function readStaticKeys(
 ): Promise<AwsKeys> {
   const field = 'provider.aws.auth.secretRef';
   // One after the other, so a store missing both is always told about the first one.
-  const accessKeyId = await readKey(
+  const accessKeyId = await readCredential(
     secretRef.accessKeyID,
     context,
     `${field}.accessKeyID`,
     'the AWS access key id',
   );
-  const secretAccessKey = await readKey(
+  const secretAccessKey = await readCredential(
     secretRef.secretAccessKey,
     context,
     `${field}.secretAccessKey`,
     'the AWS secret access key',
   );
   const sessionToken = secretRef.sessionToken
-    ? await readKey(secretRef.sessionToken, context, `${field}.sessionToken`, 'the AWS session token')
+    ? await readCredential(secretRef.sessionToken, context, `${field}.sessionToken`, 'the AWS session token')
     : undefined;
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
 }

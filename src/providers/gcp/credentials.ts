@@ -2,6 +2,7 @@
 // Secret. Messages name the Secret and the problem, never any part of its content.
 import { createPrivateKey } from 'node:crypto';
 import type { SecretKeySelector } from '../../api/types.ts';
+import { credentialsNamespace } from '../credential-secret.ts';
 import { StoreConfigError, type ProviderContext } from '../provider.port.ts';
 
 /**
@@ -15,31 +16,14 @@ export interface ServiceAccountKey {
 }
 
 /**
- * Reads and checks the service-account key JSON `ref` points at. A SecretStore may read only
- * its own namespace (the default): otherwise anyone allowed to create a SecretStore could use
- * credentials of another namespace. A ClusterSecretStore must name the namespace.
+ * Reads and checks the service-account key JSON `ref` points at, in the namespace
+ * `credentialsNamespace` allows.
  */
 export async function readServiceAccountKey(
   ref: SecretKeySelector,
   context: ProviderContext,
 ): Promise<ServiceAccountKey> {
-  const { store } = context;
-  let namespace = ref.namespace;
-  if (store.kind === 'SecretStore') {
-    if (namespace && namespace !== store.namespace) {
-      throw new StoreConfigError(
-        'InvalidSpec',
-        `a SecretStore may only use credentials from its own namespace "${store.namespace}", not "${namespace}"; use a ClusterSecretStore`,
-      );
-    }
-    namespace = store.namespace;
-  }
-  if (!namespace) {
-    throw new StoreConfigError(
-      'InvalidSpec',
-      'a ClusterSecretStore must name the namespace of its credentials Secret (provider.gcp.auth.secretRef.namespace)',
-    );
-  }
+  const namespace = credentialsNamespace(ref, context.store, 'provider.gcp.auth.secretRef');
   const where = `Secret "${namespace}/${ref.name}"`;
   const secret = await context.secrets.readSecret(namespace, ref.name);
   if (!secret) {

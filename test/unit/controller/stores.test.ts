@@ -9,6 +9,7 @@ import { StoreDirectory } from '../../../src/controller/stores.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { ProviderRegistry } from '../../../src/providers/registry.ts';
 import type { ProviderFactory, SecretsProvider } from '../../../src/providers/provider.port.ts';
+import { noTokens } from '../../harness/no-tokens.ts';
 
 const logger = createLogger('error', new Writable({ write: (_c, _e, cb) => cb() }));
 
@@ -36,6 +37,7 @@ function setup() {
     lookup: lookup as never,
     registry: new ProviderRegistry([factory]),
     secrets: { readSecret: async () => undefined },
+    tokens: noTokens,
     clock: new ManualClock(0),
     logger,
   });

@@ -7,7 +7,10 @@
 // line is one JSON object ({"event": ...}).
 //
 //   TRAINER_MODE               run (default): fetch once and exit; watch: print a line each
-//                              time a mounted credential file changes, until SIGTERM
+//                              time a mounted credential file changes, until SIGTERM;
+//                              featurestore: log in to PostgreSQL with the mounted
+//                              username/password, query, wait for /tmp/finish, query again, exit
+//   PGHOST, PGPORT             featurestore: the database (PGDATABASE default postgres)
 //   MLSECRETS_CREDENTIALS_DIR  default /var/run/secrets/mlsecrets; files in it and in its
 //                              subdirectories (one per SecretBinding) count, named by key
 //   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
@@ -17,8 +20,9 @@ import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { clearInterval, setInterval } from 'node:timers';
+import { clearInterval, setInterval, setTimeout } from 'node:timers';
 import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3';
+import pg from 'pg';
 
 const CREDENTIAL_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
 const credentialsDir = process.env.MLSECRETS_CREDENTIALS_DIR || '/var/run/secrets/mlsecrets';
@@ -123,6 +127,34 @@ async function run() {
   }
 }
 
+/** Logs in with the mounted database user, as a feature-store reader would, and queries. */
+async function featureStore() {
+  const files = readMounted();
+  const pick = (key) => [...files].find(([rel]) => path.basename(rel) === key)?.[1]?.toString();
+  const user = pick('username');
+  const password = pick('password');
+  if (!user || !password) throw new Error(`no username/password in ${credentialsDir}`);
+  const query = async (when) => {
+    const client = new pg.Client({
+      user,
+      password,
+      database: process.env.PGDATABASE || 'postgres',
+      connectionTimeoutMillis: 5000,
+    });
+    await client.connect();
+    try {
+      const result = await client.query('select current_user as who');
+      emit('query', { when, user: fingerprint(result.rows[0].who) });
+    } finally {
+      await client.end();
+    }
+  };
+  await query('start');
+  // The test lets the Job finish once it has seen the user at work.
+  while (!fs.existsSync('/tmp/finish')) await new Promise((r) => setTimeout(r, 200));
+  await query('end');
+}
+
 function watch() {
   let last = new Map();
   const poll = () => {
@@ -156,16 +188,16 @@ function watch() {
 const mode = process.env.TRAINER_MODE || 'run';
 if (mode === 'watch') {
   watch();
-} else if (mode === 'run') {
+} else if (mode === 'run' || mode === 'featurestore') {
   process.once('SIGTERM', () => process.exit(143));
   try {
-    await run();
+    await (mode === 'run' ? run() : featureStore());
     emit('done');
   } catch (err) {
     emit('error', { name: err?.name, message: err?.message, status: err?.$metadata?.httpStatusCode });
     process.exitCode = 1;
   }
 } else {
-  emit('error', { message: `unknown TRAINER_MODE ${mode} (run or watch)` });
+  emit('error', { message: `unknown TRAINER_MODE ${mode} (run, watch or featurestore)` });
   process.exitCode = 2;
 }

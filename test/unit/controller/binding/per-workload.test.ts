@@ -4,7 +4,9 @@ import { effectiveLifetime } from '../../../../src/api/defaults.ts';
 import { ISSUED_AT_ANNOTATION } from '../../../../src/api/labels.ts';
 import type { SecretBinding } from '../../../../src/api/types.ts';
 import type { Workload } from '../../../../src/controller/binding/deps.ts';
+import { LeaseBook } from '../../../../src/controller/binding/leases.ts';
 import { reconcilePerWorkload } from '../../../../src/controller/binding/per-workload.ts';
+import { silentLogger } from '../../../../src/observability/logger.ts';
 import { DataHasher } from '../../../../src/data/data-hash.ts';
 import type { StoreHandle } from '../../../../src/fetch/fetcher.ts';
 import type { SecretObject, SecretWriter } from '../../../../src/kube/kube-client.ts';
@@ -54,6 +56,7 @@ test('a renewal with new data tells onNewData the Secret; a first issue or a ren
       workloads: [job],
       issued: [...writer.secrets.values()],
       secrets: writer,
+      leases: new LeaseBook({ status: { patchStatus: async () => undefined }, logger: silentLogger() }),
       hasher: new DataHasher(Buffer.alloc(32, 7)),
       read: async () => ({
         handle: {} as StoreHandle,

@@ -14,6 +14,7 @@ import type {
   StsApi,
 } from '../../../../src/providers/aws/aws-api.ts';
 import type { ProviderContext, SecretReader } from '../../../../src/providers/provider.port.ts';
+import { frozenNow, noTokens } from '../../../harness/no-tokens.ts';
 
 /** An SDK-shaped error; `message` is what the fake "server" says (tests plant markers in it). */
 export function sdkError(
@@ -437,5 +438,5 @@ export function storeContext(
   store: ProviderContext['store'],
   secrets: Record<string, Record<string, string>> = {},
 ): ProviderContext & { secrets: ReturnType<typeof secretReader> } {
-  return { store, secrets: secretReader(secrets) };
+  return { store, secrets: secretReader(secrets), tokens: noTokens, now: frozenNow };
 }

@@ -41,7 +41,7 @@ describe('readServiceAccountKey', () => {
       ),
     );
     expect(error.reason).toBe('InvalidSpec');
-    expect(error.message).toMatch(/only use credentials from its own namespace "team", not "other"/);
+    expect(error.message).toMatch(/only read credentials from its own namespace "team", not "other"/);
     expect(secrets.reads).toEqual([]);
   });
 

@@ -10,6 +10,7 @@ import type {
   ListSecretsRequest,
   SecretManagerApi,
 } from '../../../../src/providers/gcp/secret-manager.api.ts';
+import { frozenNow, noTokens } from '../../../harness/no-tokens.ts';
 
 /**
  * Answers accessSecretVersion from `versions` (full version name → response, or an error to
@@ -109,6 +110,8 @@ export function context(
   return {
     store: { kind, name: 'gcp', namespace: kind === 'SecretStore' ? namespace : undefined },
     secrets,
+    tokens: noTokens,
+    now: frozenNow,
   };
 }
 
