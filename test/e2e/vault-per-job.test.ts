@@ -12,7 +12,7 @@ import { eventually } from '../harness/kube.ts';
 import { recordPlanted } from '../harness/leak-run.ts';
 import { IMAGES, repoRoot, startNodeCluster, type NodeCluster } from '../harness/node-cluster.ts';
 import { NETWORK } from '../harness/node/host.ts';
-import { startOpenBao, type OpenBao } from '../harness/openbao.ts';
+import { enableDatabaseEngine, startOpenBao, type OpenBao } from '../harness/openbao.ts';
 import { startPostgres, type Postgres } from '../harness/postgres.ts';
 import {
   createBinding,
@@ -36,12 +36,6 @@ function exampleBindingSpec(): SecretBindingSpec {
   return docs.find((d) => d.kind === 'SecretBinding')!.spec as SecretBindingSpec;
 }
 
-async function roleExists(user: string): Promise<boolean> {
-  return (
-    (await pg.sql(`select count(*) from pg_roles where rolname = '${user.replace(/'/g, "''")}'`)) === '1'
-  );
-}
-
 beforeAll(async () => {
   nc = await startNodeCluster('vault');
   batch = nc.kc.makeApiClient(k8s.BatchV1Api);
@@ -51,21 +45,11 @@ beforeAll(async () => {
     startPostgres(nc.dir, { host: NETWORK.hostAddress, clients: NETWORK.podCidr }),
   ]);
   recordPlanted(bao.rootToken);
-  await bao.api('POST', 'sys/mounts/database', { type: 'database' });
-  await bao.api('POST', 'database/config/feature-store', {
-    plugin_name: 'postgresql-database-plugin',
-    connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres?sslmode=disable`,
-    username: pg.admin.user,
-    password: pg.admin.password,
-    allowed_roles: BINDING,
-  });
-  await bao.api('POST', `database/roles/${BINDING}`, {
-    db_name: 'feature-store',
-    creation_statements: [
-      `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-    ],
-    default_ttl: '1h',
-    max_ttl: '24h',
+  await enableDatabaseEngine(bao, pg, {
+    db: 'feature-store',
+    role: BINDING,
+    defaultTtl: '1h',
+    maxTtl: '24h',
   });
   await installChart(nc);
   await nc.c.core.createNamespace({ body: { metadata: { name: team } } });
@@ -175,14 +159,14 @@ test('two Jobs, two database users; each works while its Job runs and is gone se
     'end',
   ]);
   await eventually(
-    () => roleExists(users.get('train-a')!),
+    () => pg.roleExists(users.get('train-a')!),
     (exists) => !exists,
     { timeoutMs: 30_000, intervalMs: 200, what: "train-a's database user dropped" },
   );
   const gone = Date.now() - completed;
   console.log(`[e2e] train-a's database user was dropped ${gone} ms after its Job completed`);
   expect(gone).toBeLessThan(10_000);
-  expect(await roleExists(users.get('train-b')!)).toBe(true);
+  expect(await pg.roleExists(users.get('train-b')!)).toBe(true);
   expect(((await getBinding(nc.c, team, BINDING)).status?.leases ?? []).map((l) => l.secret)).toEqual([
     `${BINDING}-train-b`,
   ]);

@@ -11,6 +11,27 @@ export function testKubeConfig(): k8s.KubeConfig {
   return kc;
 }
 
+/** A KubeConfig that authenticates as `namespace/name` with a TokenRequest token (an hour). */
+export async function serviceAccountKubeConfig(
+  admin: k8s.KubeConfig,
+  namespace: string,
+  name: string,
+): Promise<k8s.KubeConfig> {
+  const token = await admin.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({
+    namespace,
+    name,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ ...admin.getCurrentCluster()!, name: 'test' }],
+    users: [{ name, token: token.status!.token! }],
+    contexts: [{ name: 'sa', cluster: 'test', user: name }],
+    currentContext: 'sa',
+  });
+  return kc;
+}
+
 /** A fresh namespace per test file keeps files independent on the shared control plane. */
 export async function createTestNamespace(
   core: k8s.CoreV1Api,

@@ -28,6 +28,33 @@ export interface OpenBao {
   stop(): Promise<void>;
 }
 
+/**
+ * Mounts the database secrets engine at `database/` with a connection `db` to PostgreSQL (as its
+ * superuser) and a role `role` that creates a login user per credential.
+ */
+export async function enableDatabaseEngine(
+  bao: OpenBao,
+  pg: { host: string; port: number; admin: { user: string; password: string } },
+  options: { db: string; role: string; defaultTtl: string; maxTtl: string },
+): Promise<void> {
+  await bao.api('POST', 'sys/mounts/database', { type: 'database' });
+  await bao.api('POST', `database/config/${options.db}`, {
+    plugin_name: 'postgresql-database-plugin',
+    connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres?sslmode=disable`,
+    username: pg.admin.user,
+    password: pg.admin.password,
+    allowed_roles: options.role,
+  });
+  await bao.api('POST', `database/roles/${options.role}`, {
+    db_name: options.db,
+    creation_statements: [
+      `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+    ],
+    default_ttl: options.defaultTtl,
+    max_ttl: options.maxTtl,
+  });
+}
+
 export async function startOpenBao(
   logDir: string,
   options: { host?: string; name?: string; tls?: boolean } = {},

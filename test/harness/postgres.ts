@@ -18,6 +18,8 @@ export interface Postgres {
   readonly process: ManagedProcess;
   /** Runs SQL as `user` with `password` over TCP; rejects with psql's error when the login or the SQL fails. */
   sql(statement: string, login?: { user: string; password: string }): Promise<string>;
+  /** Whether a role (a user Vault made) exists. */
+  roleExists(user: string): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -112,5 +114,7 @@ export async function startPostgres(
   process.stdout.write(
     `[harness] postgres started pid=${proc.pid} on ${host}:${port} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
   );
-  return { host, port, admin, process: proc, sql, stop: () => proc.stop() };
+  const roleExists = async (user: string) =>
+    (await sql(`select count(*) from pg_roles where rolname = '${user.replace(/'/g, "''")}'`)) === '1';
+  return { host, port, admin, process: proc, sql, roleExists, stop: () => proc.stop() };
 }

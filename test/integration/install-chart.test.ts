@@ -9,7 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
-import { createTestNamespace, eventually, kubectl, testKubeConfig } from '../harness/kube.ts';
+import {
+  createTestNamespace,
+  eventually,
+  kubectl,
+  serviceAccountKubeConfig,
+  testKubeConfig,
+} from '../harness/kube.ts';
 import { acquireWebhookLock, startTestOperator, type TestOperator } from '../harness/operator.ts';
 import { startOperatorProcess } from '../harness/operator-process.ts';
 import {
@@ -108,22 +114,8 @@ async function withWebhookLock<T>(fn: () => Promise<T> | T): Promise<T> {
 }
 
 /** A KubeConfig that authenticates as the chart's ServiceAccount with a TokenRequest token. */
-async function serviceAccountKubeConfig(): Promise<k8s.KubeConfig> {
-  const admin = testKubeConfig();
-  const token = await c.core.createNamespacedServiceAccountToken({
-    namespace: releaseNamespace,
-    name: serviceAccount,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const cluster = admin.getCurrentCluster()!;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ ...cluster, name: 'test' }],
-    users: [{ name: serviceAccount, token: token.status!.token }],
-    contexts: [{ name: 'sa', cluster: 'test', user: serviceAccount }],
-    currentContext: 'sa',
-  });
-  return kc;
+function chartServiceAccountKubeConfig(): Promise<k8s.KubeConfig> {
+  return serviceAccountKubeConfig(testKubeConfig(), releaseNamespace, serviceAccount);
 }
 
 beforeAll(async () => {
@@ -331,7 +323,7 @@ test('helm install succeeds in a fresh namespace', async () => {
       // In a cluster the operator, as the chart's ServiceAccount, issues its webhook
       // certificate into a Secret of its namespace and fills in this configuration's caBundle:
       // the chart's RBAC allows both.
-      const http = new KubeHttp(await serviceAccountKubeConfig());
+      const http = new KubeHttp(await chartServiceAccountKubeConfig());
       const tls = await new WebhookCertificates({
         http,
         clock: systemClock,
@@ -375,7 +367,7 @@ test('helm install succeeds in a fresh namespace', async () => {
 
 test("the chart's RBAC is enough: the operator, as its ServiceAccount, syncs a binding", async () => {
   expect(installed).toBe(true);
-  const kubeConfig = await serviceAccountKubeConfig();
+  const kubeConfig = await chartServiceAccountKubeConfig();
   // The token really is the ServiceAccount's, and it is not an administrator.
   await expect(kubeConfig.makeApiClient(k8s.CoreV1Api).listNode()).rejects.toMatchObject({ code: 403 });
 
@@ -471,7 +463,7 @@ test('as in a pod: the operator process, with the ServiceAccount token file and 
 
 test("the chart's RBAC is enough for leader election on a Lease of the release namespace", async () => {
   expect(installed).toBe(true);
-  const http = new KubeHttp(await serviceAccountKubeConfig());
+  const http = new KubeHttp(await chartServiceAccountKubeConfig());
   let leading!: () => void;
   const started = new Promise<void>((resolve) => (leading = resolve));
   const elector = new LeaderElector({
@@ -609,7 +601,7 @@ test('with shards: auto the chart grants what shard membership needs, and the op
   );
   expect(canI('list', 'leases.coordination.k8s.io', '-n', releaseNamespace)).toBe('yes');
   expect(canI('list', 'leases.coordination.k8s.io', '-n', team)).toBe('no');
-  const http = new KubeHttp(await serviceAccountKubeConfig());
+  const http = new KubeHttp(await chartServiceAccountKubeConfig());
   let state: ShardState | undefined;
   const membership = new ShardMembership({
     http,

@@ -152,8 +152,15 @@ test('the webhook never injects across namespaces: a pod in another namespace ma
   expect(await allValues(victim)).not.toContain(sourceValue);
 });
 
-/** The chart's RBAC rendered for one release, applied to the cluster, asked with `kubectl auth can-i`. */
-test("the chart's RBAC cannot read Secrets outside the namespaces it needs (watchNamespaces set)", () => {
+/**
+ * The chart's RBAC rendered for one release with `sets`, applied to the cluster; `ask` runs
+ * with `kubectl auth can-i` as the release's ServiceAccount, and the objects go afterwards.
+ */
+function withChartRbac(
+  name: string,
+  sets: string[],
+  ask: (canI: (...args: string[]) => string, releaseNamespace: string) => void,
+): void {
   const installed = execFileSync(
     'bash',
     [path.resolve(import.meta.dirname, '../../scripts/install-emulators.sh')],
@@ -164,7 +171,7 @@ test("the chart's RBAC cannot read Secrets outside the namespaces it needs (watc
   );
   const helmBin = /^HELM=(.+)$/m.exec(installed)?.[1] ?? '';
   expect(fs.existsSync(helmBin)).toBe(true);
-  const release = `mlsecrets-sec-${suffix}`;
+  const release = `mlsecrets-${name}-${suffix}`;
   const releaseNamespace = source; // any namespace: only RBAC objects are applied
   const chart = path.resolve(import.meta.dirname, '../../charts/mlsecrets');
   const rendered = execFileSync(
@@ -177,8 +184,7 @@ test("the chart's RBAC cannot read Secrets outside the namespaces it needs (watc
       releaseNamespace,
       '--show-only',
       'templates/rbac.yaml',
-      '--set',
-      `watchNamespaces={${team},${other}}`,
+      ...sets.flatMap((set) => ['--set', set]),
     ],
     { encoding: 'utf8' },
   );
@@ -202,6 +208,16 @@ test("the chart's RBAC cannot read Secrets outside the namespaces it needs (watc
         ],
         { encoding: 'utf8' },
       ).stdout.trim();
+    ask(canI, releaseNamespace);
+  } finally {
+    spawnSync('kubectl', ['--kubeconfig', kubeconfig, 'delete', '--ignore-not-found', '-f', '-'], {
+      input: rendered,
+    });
+  }
+}
+
+test("the chart's RBAC cannot read Secrets outside the namespaces it needs (watchNamespaces set)", () => {
+  withChartRbac('sec', [`watchNamespaces={${team},${other}}`], (canI, releaseNamespace) => {
     const answers: Record<string, string> = {};
     for (const [verb, ns] of [
       ['get', team],
@@ -229,9 +245,22 @@ test("the chart's RBAC cannot read Secrets outside the namespaces it needs (watc
       [`create secrets -n ${victim}`]: 'no',
       'list secrets --all-namespaces': 'no',
     });
-  } finally {
-    spawnSync('kubectl', ['--kubeconfig', kubeconfig, 'delete', '--ignore-not-found', '-f', '-'], {
-      input: rendered,
-    });
-  }
+  });
+});
+
+test('vault.loginServiceAccounts: the chart lets the operator request tokens of the accounts listed, and of no other', () => {
+  const sets = [
+    `vault.loginServiceAccounts[0].namespace=${team}`,
+    'vault.loginServiceAccounts[0].name=vault-reader',
+  ];
+  withChartRbac('tokens', sets, (canI) => {
+    const token = (account: string, ns: string) =>
+      canI('create', `serviceaccounts/${account}`, '--subresource=token', '-n', ns);
+    expect({
+      listed: token('vault-reader', team),
+      otherAccount: token('default', team),
+      otherNamespace: token('vault-reader', victim),
+      kubeSystem: token('default', 'kube-system'),
+    }).toEqual({ listed: 'yes', otherAccount: 'no', otherNamespace: 'no', kubeSystem: 'no' });
+  });
 });

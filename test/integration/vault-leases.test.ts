@@ -1,15 +1,24 @@
 // generators.vault against a real OpenBao and a real PostgreSQL: the credential is a real
 // database user, its lease is renewed across several TTLs, replaced at its max TTL (the old user
-// keeps working for the overlap, then is dropped), and revoked when the binding is deleted; a
-// sealed server keeps the Secret until it expires; and leases an operator minted but never
-// recorded (killed between the mint and the status write) are revoked by the next one.
+// keeps working for the overlap, then is dropped), and revoked when the binding is deleted or a
+// store policy revokes its Secret; a sealed server keeps the Secret until it expires; the
+// kubernetes secrets engine makes and deletes a service account in our API server; and leases an
+// operator minted but never recorded (killed between the mint and the status write) are revoked
+// by the next one.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { recordPlanted } from '../harness/leak-run.ts';
+import {
+  createTestNamespace,
+  eventually,
+  serviceAccountKubeConfig,
+  testKubeConfig,
+} from '../harness/kube.ts';
 import { findLeaks, operatorOutputs } from '../harness/leaks.ts';
-import { startOpenBao, type OpenBao } from '../harness/openbao.ts';
+import { enableDatabaseEngine, startOpenBao, type OpenBao } from '../harness/openbao.ts';
 import { startOperatorProcess } from '../harness/operator-process.ts';
 import { startTestOperator, type TestOperator } from '../harness/operator.ts';
 import { startPostgres, type Postgres } from '../harness/postgres.ts';
@@ -43,11 +52,7 @@ async function canLogIn(user: string, password: string): Promise<boolean> {
   }
 }
 
-async function roleExists(user: string): Promise<boolean> {
-  return (
-    (await pg.sql(`select count(*) from pg_roles where rolname = '${user.replace(/'/g, "''")}'`)) === '1'
-  );
-}
+const roleExists = (user: string) => pg.roleExists(user);
 
 /** Ids of the live leases under the feature-store role. */
 async function liveLeases(): Promise<string[]> {
@@ -72,22 +77,12 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-leases-'));
   team = await createTestNamespace(c.core, 'leases');
   [bao, pg] = await Promise.all([startOpenBao(path.join(dir, 'logs')), startPostgres(dir)]);
-  await bao.api('POST', 'sys/mounts/database', { type: 'database' });
-  await bao.api('POST', 'database/config/feature-store', {
-    plugin_name: 'postgresql-database-plugin',
-    connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres?sslmode=disable`,
-    username: pg.admin.user,
-    password: pg.admin.password,
-    allowed_roles: '*',
-  });
   // Short lives, so that renewals and the max TTL come within a test.
-  await bao.api('POST', 'database/roles/feature-store', {
-    db_name: 'feature-store',
-    creation_statements: [
-      `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-    ],
-    default_ttl: '4s',
-    max_ttl: '11s',
+  await enableDatabaseEngine(bao, pg, {
+    db: 'feature-store',
+    role: 'feature-store',
+    defaultTtl: '4s',
+    maxTtl: '11s',
   });
   await putSourceSecret(c, team, 'vault-token', { token: bao.rootToken });
   await createStore(
@@ -179,6 +174,38 @@ describe('with one operator', () => {
     await deleteBinding(c, team, 'features');
   }, 60_000);
 
+  test('a store policy that now denies the binding: its Secret is revoked, and the lease with it', async () => {
+    await createBinding(c, team, 'denied-later', generatorBinding());
+    await waitForReady(c, team, 'denied-later');
+    const { username, password } = (await secretData(c, team, 'denied-later'))!;
+    expect(await canLogIn(username!, password!)).toBe(true);
+    const setPolicy = (policy: unknown) =>
+      c.custom.patchNamespacedCustomObject(
+        {
+          group: 'mlsecrets.io',
+          version: 'v1alpha1',
+          plural: 'secretstores',
+          namespace: team,
+          name: 'vault',
+          body: { spec: { policy } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    await setPolicy({ maxTTL: '30m' }); // the binding asks for 1h
+    try {
+      await waitForReady(c, team, 'denied-later', { status: 'False', reason: 'PolicyDenied' });
+      await eventually(
+        () => roleExists(username!),
+        (exists) => !exists,
+        { timeoutMs: 10_000, what: 'the user of the revoked Secret dropped' },
+      );
+      expect(await secretData(c, team, 'denied-later')).toBeUndefined();
+    } finally {
+      await setPolicy(null);
+      await deleteBinding(c, team, 'denied-later');
+    }
+  }, 60_000);
+
   test('a sealed server: the Secret is kept until it expires, with ProviderUnavailable; unsealed, a new user', async () => {
     await createBinding(c, team, 'sealed', generatorBinding());
     await waitForReady(c, team, 'sealed');
@@ -201,6 +228,80 @@ describe('with one operator', () => {
     expect(after.username).not.toBe(before.username);
     expect(await canLogIn(after.username!, after.password!)).toBe(true);
     await deleteBinding(c, team, 'sealed');
+  }, 60_000);
+
+  test('the kubernetes secrets engine, a POST with parameters: a service account per credential in our API server, deleted with the lease', async () => {
+    // The engine's own identity may make service accounts, roles and bindings (this cluster is the test's).
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const engine = `${team}-vault-engine`;
+    await c.core.createNamespacedServiceAccount({
+      namespace: team,
+      body: { metadata: { name: 'vault-engine' } },
+    });
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: engine },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+        subjects: [{ kind: 'ServiceAccount', name: 'vault-engine', namespace: team }],
+      },
+    });
+    try {
+      const cluster = kc.getCurrentCluster()!;
+      const engineToken = await c.core.createNamespacedServiceAccountToken({
+        namespace: team,
+        name: 'vault-engine',
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      });
+      await bao.api('POST', 'sys/mounts/kubernetes', { type: 'kubernetes' });
+      await bao.api('POST', 'kubernetes/config', {
+        kubernetes_host: cluster.server,
+        kubernetes_ca_cert: Buffer.from(cluster.caData!, 'base64').toString('utf8'),
+        service_account_jwt: engineToken.status!.token,
+        disable_local_ca_jwt: true,
+      });
+      await bao.api('POST', 'kubernetes/roles/configmap-reader', {
+        allowed_kubernetes_namespaces: [team],
+        generated_role_rules: JSON.stringify({
+          rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
+        }),
+        token_default_ttl: '10m',
+      });
+      await createBinding(c, team, 'k8s-creds', {
+        storeRef: { name: 'vault' },
+        generators: [
+          {
+            vault: { path: 'kubernetes/creds/configmap-reader', parameters: { kubernetes_namespace: team } },
+          },
+        ],
+      });
+      await waitForReady(c, team, 'k8s-creds');
+      const creds = (await secretData(c, team, 'k8s-creds'))!;
+      recordPlanted(creds.service_account_token!);
+      expect(creds.service_account_namespace).toBe(team);
+      const asMinted = new k8s.KubeConfig();
+      asMinted.loadFromOptions({
+        clusters: [{ ...cluster, name: 'test' }],
+        users: [{ name: 'minted', token: creds.service_account_token }],
+        contexts: [{ name: 'minted', cluster: 'test', user: 'minted' }],
+        currentContext: 'minted',
+      });
+      const list = () => asMinted.makeApiClient(k8s.CoreV1Api).listNamespacedConfigMap({ namespace: team });
+      // The credential works: it lists ConfigMaps of the namespace, and nothing more.
+      expect((await list()).items).toBeDefined();
+      await deleteBinding(c, team, 'k8s-creds');
+      await eventually(
+        () =>
+          c.core.readNamespacedServiceAccount({ namespace: team, name: creds.service_account_name! }).then(
+            () => true,
+            () => false,
+          ),
+        (exists) => !exists,
+        { timeoutMs: 15_000, what: 'the minted service account deleted' },
+      );
+      await expect(list()).rejects.toThrow();
+    } finally {
+      await rbac.deleteClusterRoleBinding({ name: engine }).catch(() => undefined);
+    }
   }, 60_000);
 
   test('no value or lease id in Events or logs, and no value in status', async () => {
@@ -245,19 +346,7 @@ describe('an operator killed between the mint and the status write', () => {
       },
     });
     try {
-      const token = await c.core.createNamespacedServiceAccountToken({
-        namespace: team,
-        name: account,
-        body: { spec: { audiences: [], expirationSeconds: 3600 } },
-      });
-      const cluster = kc.getCurrentCluster()!;
-      const restricted = new k8s.KubeConfig();
-      restricted.loadFromOptions({
-        clusters: [{ ...cluster, name: 'test' }],
-        users: [{ name: account, token: token.status!.token! }],
-        contexts: [{ name: 'sa', cluster: 'test', user: account }],
-        currentContext: 'sa',
-      });
+      const restricted = await serviceAccountKubeConfig(kc, team, account);
       const kubeconfigPath = path.join(dir, 'restricted.kubeconfig');
       fs.writeFileSync(kubeconfigPath, restricted.exportConfig());
       const before = new Set(await liveLeases());

@@ -25,7 +25,7 @@ export interface FailureContext {
   /** Told of every failed reconcile, by condition reason (a metric). */
   listener: Pick<BindingListener, 'failed'>;
   /** The lease of a deleted Secret's credential is revoked with it. */
-  leases: Pick<LeaseBook, 'retire'>;
+  leases: Pick<LeaseBook, 'retire' | 'wakeAt'>;
 }
 
 /** Reports `failure` and answers with the retry it calls for (RetryLater thrown for backoff). */
@@ -90,14 +90,20 @@ export async function failed(
     detail: failure.message,
   });
 
-  // Whatever the retry policy, come back when a kept Secret expires.
+  // Whatever the retry policy, come back when a kept Secret expires, and when a lease retired
+  // with a deleted Secret (or waiting since) is due for revocation.
   const expiryWait = issue && !expired ? issue.expiresAt - now : undefined;
+  const revocation = ctx.leases.wakeAt(binding, now);
+  const leaseWait = revocation === undefined ? undefined : revocation - now;
   if (failure.retry === 'backoff') {
-    throw new RetryLater(failure.message, { atLeastMs: failure.retryAfterMs, atMostMs: expiryWait });
+    throw new RetryLater(failure.message, {
+      atLeastMs: failure.retryAfterMs,
+      atMostMs: nextDueAt([expiryWait, leaseWait]),
+    });
   }
   const refreshWait =
     failure.retry === 'refresh' && lifetime ? nextRefreshAt(now, lifetime.refreshMs) - now : undefined;
-  const wait = nextDueAt([refreshWait, expiryWait]);
+  const wait = nextDueAt([refreshWait, expiryWait, leaseWait]);
   return wait === undefined ? {} : { requeueAfterMs: wait };
 }
 

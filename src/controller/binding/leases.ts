@@ -13,11 +13,15 @@ import type { LeaseInfo } from '../../providers/provider.port.ts';
 import { formatTime, parseTime } from './managed-secret.ts';
 
 /** What the book remembers of a binding: the leases as last written, and the store to revoke them at. */
+const NONE: readonly LeaseRecord[] = [];
+
 /** How soon a failed revocation is tried again. */
 const RETRY_MS = 30_000;
 
 interface Held {
   records: LeaseRecord[];
+  /** Every lease id this book has seen for the binding, revoked ones included. */
+  known: Set<string>;
   namespace: string;
   storeRef: SecretBinding['spec']['storeRef'];
 }
@@ -27,6 +31,8 @@ export class LeaseBook {
   private readonly logger: Logger;
   /** Our own writes win over a binding cache that has not delivered them yet. */
   private readonly held = new Map<string, Held>();
+  /** After a failed revocation: when to try again, by binding. */
+  private readonly retryAt = new Map<string, number>();
 
   constructor(deps: { status: StatusWriter; logger: Logger }) {
     this.status = deps.status;
@@ -34,8 +40,19 @@ export class LeaseBook {
   }
 
   /** The binding's leases: ours as last written, else its status. */
-  records(binding: SecretBinding): LeaseRecord[] {
-    return this.held.get(objectKey(binding.metadata))?.records ?? binding.status?.leases ?? [];
+  records(binding: SecretBinding): readonly LeaseRecord[] {
+    const recorded = binding.status?.leases;
+    // Most bindings never held a lease: no key string is built for them.
+    if (this.held.size === 0 && !recorded) return NONE;
+    const key = objectKey(binding.metadata);
+    const held = this.held.get(key);
+    // A lease in the status we never saw was written by another replica (the binding's shard
+    // moved away and back): the status is newer than our memory.
+    if (held && recorded?.some((r) => !held.known.has(r.id))) {
+      this.held.delete(key);
+      return recorded;
+    }
+    return held?.records ?? recorded ?? NONE;
   }
 
   /** The lease whose credential `secret` carries now. */
@@ -84,37 +101,54 @@ export class LeaseBook {
 
   /** When the next retired lease falls due; undefined when none waits. */
   nextRevocationAt(binding: SecretBinding): number | undefined {
-    const times = this.records(binding)
-      .map((r) => parseTime(r.revokeAt))
-      .filter((t): t is number => t !== undefined);
-    return times.length > 0 ? Math.min(...times) : undefined;
+    // On every reconcile of every binding: a loop, no arrays (most bindings hold no lease).
+    let next: number | undefined;
+    for (const record of this.records(binding)) {
+      const at = parseTime(record.revokeAt);
+      if (at !== undefined && (next === undefined || at < next)) next = at;
+    }
+    return next;
   }
 
   /**
    * Revokes the leases due, at the binding's store: not gated by its policy, since revoking only
-   * takes access away. Answers when to come back for those still waiting: the next one's time,
-   * or RETRY_MS from now after a failure.
+   * takes access away. A failure is logged and tried again RETRY_MS later (wakeAt says when).
    */
   async settle(
     binding: SecretBinding,
     handleFor: () => Promise<StoreHandle>,
     now: number,
     onCall: (handle: StoreHandle, op: string) => void,
-  ): Promise<number | undefined> {
+  ): Promise<void> {
     this.observe(binding);
     const next = this.nextRevocationAt(binding);
-    if (next === undefined || next > now) return next;
+    if (next === undefined || next > now) return;
+    const key = objectKey(binding.metadata);
+    if ((this.retryAt.get(key) ?? 0) > now) return;
     try {
       const handle = await handleFor();
       await this.revokeDue(binding, handle, now, (op) => onCall(handle, op));
+      this.retryAt.delete(key);
     } catch (error) {
+      this.retryAt.set(key, now + RETRY_MS);
       this.logger.warn('revoking leases failed; trying again', {
-        binding: objectKey(binding.metadata),
+        binding: key,
         error: (error as Error)?.message,
       });
-      return now + RETRY_MS;
     }
-    return this.nextRevocationAt(binding);
+  }
+
+  /**
+   * When a reconcile must come back for the binding's leases: the next revocation's time; a
+   * second from now for one due already (retired during this reconcile); after a failed
+   * revocation, its retry time. Undefined when no lease waits.
+   */
+  wakeAt(binding: SecretBinding, now: number): number | undefined {
+    const next = this.nextRevocationAt(binding);
+    if (next === undefined) return undefined;
+    if (next > now) return next;
+    const retry = this.retryAt.size > 0 ? this.retryAt.get(objectKey(binding.metadata)) : undefined;
+    return retry !== undefined && retry > now ? retry : now + 1000;
   }
 
   /**
@@ -153,6 +187,7 @@ export class LeaseBook {
   ): Promise<number> {
     const held = this.held.get(key);
     this.held.delete(key);
+    this.retryAt.delete(key);
     if (!held || held.records.length === 0) return 0;
     let revoked = 0;
     try {
@@ -173,11 +208,13 @@ export class LeaseBook {
 
   /** Remembers a binding's recorded leases (first sight after a start), so its deletion finds them. */
   observe(binding: SecretBinding): void {
-    const key = objectKey(binding.metadata);
     const recorded = binding.status?.leases;
-    if (this.held.has(key) || !recorded || recorded.length === 0) return;
+    if (!recorded || recorded.length === 0) return;
+    const key = objectKey(binding.metadata);
+    if (this.held.has(key)) return;
     this.held.set(key, {
       records: recorded,
+      known: new Set(recorded.map((r) => r.id)),
       namespace: binding.metadata.namespace!,
       storeRef: binding.spec.storeRef,
     });
@@ -187,7 +224,14 @@ export class LeaseBook {
     const key = objectKey(binding.metadata);
     // Remembered before the write: a write that fails may still have landed, and a lease we
     // forgot would be revoked by nobody but the sweep.
-    this.held.set(key, { records, namespace: binding.metadata.namespace!, storeRef: binding.spec.storeRef });
+    const known = this.held.get(key)?.known ?? new Set(binding.status?.leases?.map((r) => r.id));
+    for (const record of records) known.add(record.id);
+    this.held.set(key, {
+      records,
+      known,
+      namespace: binding.metadata.namespace!,
+      storeRef: binding.spec.storeRef,
+    });
     await this.status.patchStatus('SecretBinding', binding.metadata.namespace, binding.metadata.name!, {
       leases: records,
     });

@@ -96,20 +96,15 @@ export class SecretBindingReconciler {
     }
     if (binding.metadata.deletionTimestamp) return {};
     const now = this.deps.clock.now();
-    // Leases of replaced or ended credentials, revoked when due (lease.ts).
-    const leaseWakeAt = await this.parts.leases.settle(
+    // Leases of replaced or ended credentials, revoked when due (leases.ts).
+    await this.parts.leases.settle(
       binding,
       () => this.deps.stores.handleFor(this.deps.stores.storeFor(binding)),
       now,
       (handle, op) => this.deps.listener.providerCall(handle, op),
     );
     // Leases retired during this reconcile (a replacement, an ended Job) are due later.
-    const after = (at: number) =>
-      Math.min(
-        at,
-        leaseWakeAt ?? Infinity,
-        Math.max(now + 1000, this.parts.leases.nextRevocationAt(binding) ?? Infinity),
-      ) - now;
+    const after = (at: number) => Math.min(at, this.parts.leases.wakeAt(binding, now) ?? Infinity) - now;
     const fail = (
       existing: SecretObject | undefined,
       lifetime: EffectiveLifetime | undefined,

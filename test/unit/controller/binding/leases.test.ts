@@ -83,43 +83,38 @@ test('a renewal moves the end of the active lease only', async () => {
   ]);
 });
 
-test('settle revokes what is due, keeps a failed revocation recorded, and tries it again later', async () => {
+test('settle revokes what is due, keeps a failed revocation recorded, and tries it again 30 s later', async () => {
   const { book, handle, revoked, fail } = setup();
   const b = binding();
+  const settle = (now: number) =>
+    book.settle(
+      b,
+      async () => handle,
+      now,
+      () => undefined,
+    );
   await book.replace(b, 'job-1', lease('db/1'), T0, 0);
   await book.replace(b, 'job-2', lease('db/2'), T0, 0);
   await book.retire(b, 'job-1', T0 + 1_000);
   // Nothing due before its time: the wake-up is the revocation time.
-  expect(
-    await book.settle(
-      b,
-      async () => handle,
-      T0 + 500,
-      () => undefined,
-    ),
-  ).toBe(T0 + 1_000);
+  await settle(T0 + 500);
+  expect(book.wakeAt(b, T0 + 500)).toBe(T0 + 1_000);
   expect(revoked).toEqual([]);
+  // Retired during a reconcile that has settled already: a second later.
+  expect(book.wakeAt(b, T0 + 1_000)).toBe(T0 + 2_000);
   fail(true);
-  expect(
-    await book.settle(
-      b,
-      async () => handle,
-      T0 + 1_000,
-      () => undefined,
-    ),
-  ).toBe(T0 + 31_000);
+  await settle(T0 + 1_000);
   expect(book.records(b).map((r) => r.id)).toEqual(['db/1', 'db/2']);
+  // Not every second while the store is down: at the retry time.
+  expect(book.wakeAt(b, T0 + 1_000)).toBe(T0 + 31_000);
+  await settle(T0 + 5_000);
   fail(false);
-  expect(
-    await book.settle(
-      b,
-      async () => handle,
-      T0 + 31_000,
-      () => undefined,
-    ),
-  ).toBeUndefined();
+  await settle(T0 + 10_000);
+  expect(revoked).toEqual([]);
+  await settle(T0 + 31_000);
   expect(revoked).toEqual(['db/1']);
   expect(book.records(b).map((r) => r.id)).toEqual(['db/2']);
+  expect(book.wakeAt(b, T0 + 31_000)).toBeUndefined();
 });
 
 test('a deleted binding: every lease it recorded is revoked, as a restarted operator found them in status', async () => {
@@ -154,4 +149,20 @@ test("the reconcile's status writes leave leases to the book: a stale copy never
   // Only the leases differ: nothing to write.
   await writeStatus(writer, cached, { ...cached.status, leases: [] });
   expect(patches).toHaveLength(1);
+});
+
+test("a status holding a lease the book never saw (another replica wrote it) wins over the book's memory", async () => {
+  const { book } = setup();
+  await book.replace(binding(), 'features', lease('db/mine'), T0, 0);
+  // Our own write, not yet in the cached status: the memory is what counts.
+  expect(book.records(binding()).map((r) => r.id)).toEqual(['db/mine']);
+  // Revoked by us, still in a cached status: not newer.
+  expect(
+    book.records(binding([{ id: 'db/mine', secret: 'features', expiresAt: iso(T0) }])).map((r) => r.id),
+  ).toEqual(['db/mine']);
+  const elsewhere = binding([
+    { id: 'db/mine', secret: 'features', expiresAt: iso(T0), revokeAt: iso(T0) },
+    { id: 'db/theirs', secret: 'features', expiresAt: iso(T0 + 60_000) },
+  ]);
+  expect(book.active(elsewhere, 'features')?.id).toBe('db/theirs');
 });
