@@ -12,12 +12,12 @@ import type { StatusWriter } from '../../kube/kube-client.ts';
 import type { LeaseInfo } from '../../providers/provider.port.ts';
 import { formatTime, parseTime } from './managed-secret.ts';
 
-/** What the book remembers of a binding: the leases as last written, and the store to revoke them at. */
 const NONE: readonly LeaseRecord[] = [];
 
 /** How soon a failed revocation is tried again. */
 const RETRY_MS = 30_000;
 
+/** What the book remembers of a binding: the leases as last written, and the store to revoke them at. */
 interface Held {
   records: LeaseRecord[];
   /** Every lease id this book has seen for the binding, revoked ones included. */
@@ -60,7 +60,7 @@ export class LeaseBook {
     return this.records(binding).find((r) => r.secret === secret && !r.revokeAt);
   }
 
-  /** Every lease id any binding's status records, with ours: what the orphan sweep must not touch. */
+  /** The lease ids this book holds, our own writes included: the sweep adds the statuses' to them. */
   heldIds(): Set<string> {
     return new Set([...this.held.values()].flatMap((h) => h.records.map((r) => r.id)));
   }
@@ -96,6 +96,20 @@ export class LeaseBook {
     await this.write(
       binding,
       records.map((r) => (r.secret === secret && !r.revokeAt ? { ...r, revokeAt: formatTime(now) } : r)),
+    );
+  }
+
+  /**
+   * Retires the leases of every Secret but `secrets`: ones deleted behind the operator's back
+   * (a Job's Secret garbage-collected with it while the operator was down) or no longer written
+   * (the target renamed, the scope changed).
+   */
+  async retireAllBut(binding: SecretBinding, secrets: ReadonlySet<string>, now: number) {
+    const records = this.records(binding);
+    if (!records.some((r) => !r.revokeAt && !secrets.has(r.secret))) return;
+    await this.write(
+      binding,
+      records.map((r) => (!r.revokeAt && !secrets.has(r.secret) ? { ...r, revokeAt: formatTime(now) } : r)),
     );
   }
 

@@ -101,9 +101,11 @@ export class VaultKv implements SecretsProvider {
 
   async find(query: FindQuery, onCall: (operation: string) => void): Promise<RemoteValue[]> {
     const pattern = query.nameRegexp === undefined ? undefined : new RegExp(query.nameRegexp);
-    const names = (await this.list(trimSlashes(query.path ?? ''), onCall)).filter(
-      (n) => !pattern || pattern.test(n),
-    );
+    const prefix = trimSlashes(query.path ?? '');
+    // A folder under the mount, never a way out of it (URLs resolve "..").
+    if (prefix.split('/').some((s) => s === '..' || s === '.'))
+      throw new ProviderError('Invalid', `find.path "${query.path}" is not a folder under the mount`);
+    const names = (await this.list(prefix, onCall)).filter((n) => !pattern || pattern.test(n));
     const out: RemoteValue[] = [];
     for (const name of names) {
       if (query.tags && Object.keys(query.tags).length > 0) {

@@ -166,3 +166,15 @@ test("a status holding a lease the book never saw (another replica wrote it) win
   ]);
   expect(book.active(elsewhere, 'features')?.id).toBe('db/theirs');
 });
+
+test('the leases of Secrets no longer written (a Job garbage-collected while the operator was away) are retired', async () => {
+  const { book } = setup();
+  const b = binding();
+  await book.replace(b, 'features-job-1', lease('db/1'), T0, 0);
+  await book.replace(b, 'features-job-2', lease('db/2'), T0, 0);
+  await book.retireAllBut(b, new Set(['features-job-2']), T0 + 5_000);
+  expect(book.records(b).map((r) => [r.id, r.revokeAt])).toEqual([
+    ['db/1', iso(T0 + 5_000)],
+    ['db/2', undefined],
+  ]);
+});

@@ -110,6 +110,11 @@ test('find walks the folders, filters by name and by custom metadata', async () 
   ]);
   const list = vault.requests.find((r) => r.path === 'secret/metadata/ml');
   expect(list?.query).toEqual({ list: 'true' });
+  const sent = vault.requests.length;
+  await expect(provider.find({ path: 'ml/../../sys' }, ignore)).rejects.toMatchObject({
+    category: 'Invalid',
+  });
+  expect(vault.requests).toHaveLength(sent);
 });
 
 test('Kubernetes login: a token of the store namespace service account, kept until 2/3 of its lifetime', async () => {
