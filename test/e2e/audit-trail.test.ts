@@ -9,7 +9,7 @@ import { installChart, leader, operatorPods, podInPhase, RELEASE_NAMESPACE } fro
 import { eventually } from '../harness/kube.ts';
 import { expectGovernanceRecords } from '../harness/governance-audit.ts';
 import { findLeaks, plant } from '../harness/leaks.ts';
-import { IMAGES, startNodeCluster, type NodeCluster } from '../harness/node-cluster.ts';
+import { IMAGES, startNodeCluster, type NodeCluster, createPodNamespace } from '../harness/node-cluster.ts';
 import {
   createBinding,
   createStore,
@@ -30,13 +30,7 @@ beforeAll(async () => {
   nc = await startNodeCluster('audit');
   batch = nc.kc.makeApiClient(k8s.BatchV1Api);
   await installChart(nc);
-  await nc.c.core.createNamespace({ body: { metadata: { name: team } } });
-  // The ServiceAccount admission plugin refuses pods until the account exists.
-  await eventually(
-    () => nc.c.core.readNamespacedServiceAccount({ namespace: team, name: 'default' }),
-    () => true,
-    { what: 'the default ServiceAccount' },
-  );
+  await createPodNamespace(nc, team);
   await nc.c.core.createNamespacedServiceAccount({
     namespace: team,
     body: { metadata: { name: 'trainer' } },

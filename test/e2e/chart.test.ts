@@ -16,7 +16,13 @@ import {
 } from '../harness/chart.ts';
 import { eventually } from '../harness/kube.ts';
 import { recordPlanted } from '../harness/leak-run.ts';
-import { IMAGES, repoRoot, startNodeCluster, type NodeCluster } from '../harness/node-cluster.ts';
+import {
+  IMAGES,
+  repoRoot,
+  startNodeCluster,
+  type NodeCluster,
+  createPodNamespace,
+} from '../harness/node-cluster.ts';
 import { createBinding, createStore, putSourceSecret, waitForReady } from '../harness/resources.ts';
 
 let nc: NodeCluster;
@@ -94,13 +100,7 @@ async function readerPod(team: string, binding: string, name: string): Promise<k
 
 async function createTeam(): Promise<string> {
   const team = `team-${randomBytes(3).toString('hex')}`;
-  await nc.c.core.createNamespace({ body: { metadata: { name: team } } });
-  // The ServiceAccount admission plugin refuses pods until the namespace's default account exists.
-  await eventually(
-    () => nc.c.core.readNamespacedServiceAccount({ namespace: team, name: 'default' }),
-    () => true,
-    { what: 'the default ServiceAccount' },
-  );
+  await createPodNamespace(nc, team);
   return team;
 }
 

@@ -15,7 +15,7 @@ import {
 } from '../harness/chart.ts';
 import { eventually, isStatus } from '../harness/kube.ts';
 import { plant } from '../harness/leaks.ts';
-import { IMAGES, startNodeCluster, type NodeCluster } from '../harness/node-cluster.ts';
+import { IMAGES, startNodeCluster, type NodeCluster, createPodNamespace } from '../harness/node-cluster.ts';
 import { sleep } from '../harness/process.ts';
 import {
   createBinding,
@@ -44,13 +44,7 @@ beforeAll(async () => {
   // podRefresh: a rotated Secret reaches the mounted files within seconds, not at the
   // kubelet's next periodic sync (a minute or more).
   await installChart(nc, 'podRefresh.enabled=true');
-  await nc.c.core.createNamespace({ body: { metadata: { name: team } } });
-  // The ServiceAccount admission plugin refuses pods until the namespace's default account exists.
-  await eventually(
-    () => nc.c.core.readNamespacedServiceAccount({ namespace: team, name: 'default' }),
-    () => true,
-    { what: 'the default ServiceAccount' },
-  );
+  await createPodNamespace(nc, team);
   await createStore(nc.c, 'SecretStore', 'source', { provider: { kubernetes: { namespace: team } } }, team);
 }, 420_000);
 afterAll(() => nc?.stop(), 180_000);

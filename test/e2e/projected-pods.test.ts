@@ -5,7 +5,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { installChart, podInPhase } from '../harness/chart.ts';
 import { eventually } from '../harness/kube.ts';
 import { plant } from '../harness/leaks.ts';
-import { IMAGES, startNodeCluster, type NodeCluster } from '../harness/node-cluster.ts';
+import { IMAGES, startNodeCluster, type NodeCluster, createPodNamespace } from '../harness/node-cluster.ts';
 import {
   createBinding,
   createStore,
@@ -20,13 +20,7 @@ let nc: NodeCluster;
 beforeAll(async () => {
   nc = await startNodeCluster('projected');
   await installChart(nc);
-  await nc.c.core.createNamespace({ body: { metadata: { name: team } } });
-  // The ServiceAccount admission plugin refuses pods until the account exists.
-  await eventually(
-    () => nc.c.core.readNamespacedServiceAccount({ namespace: team, name: 'default' }),
-    () => true,
-    { what: 'the default ServiceAccount' },
-  );
+  await createPodNamespace(nc, team);
   await putSourceSecret(nc.c, team, 'token', { value: plant('projected') });
   await createStore(nc.c, 'SecretStore', 'source', { provider: { kubernetes: { namespace: team } } }, team);
   await createBinding(nc.c, team, 'vol', {

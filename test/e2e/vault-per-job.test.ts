@@ -10,7 +10,13 @@ import type { SecretBindingSpec } from '../../src/api/types.ts';
 import { fingerprint, installChart } from '../harness/chart.ts';
 import { eventually } from '../harness/kube.ts';
 import { recordPlanted } from '../harness/leak-run.ts';
-import { IMAGES, repoRoot, startNodeCluster, type NodeCluster } from '../harness/node-cluster.ts';
+import {
+  IMAGES,
+  repoRoot,
+  startNodeCluster,
+  type NodeCluster,
+  createPodNamespace,
+} from '../harness/node-cluster.ts';
 import { NETWORK } from '../harness/node/host.ts';
 import { enableDatabaseEngine, startOpenBao, type OpenBao } from '../harness/openbao.ts';
 import { startPostgres, type Postgres } from '../harness/postgres.ts';
@@ -52,12 +58,7 @@ beforeAll(async () => {
     maxTtl: '24h',
   });
   await installChart(nc);
-  await nc.c.core.createNamespace({ body: { metadata: { name: team } } });
-  await eventually(
-    () => nc.c.core.readNamespacedServiceAccount({ namespace: team, name: 'default' }),
-    () => true,
-    { what: 'the default ServiceAccount' },
-  );
+  await createPodNamespace(nc, team);
   await putSourceSecret(nc.c, team, 'vault-token', { token: bao.rootToken });
   await createStore(
     nc.c,

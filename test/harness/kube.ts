@@ -11,21 +11,31 @@ export function testKubeConfig(): k8s.KubeConfig {
   return kc;
 }
 
+/** A token of the service account `namespace/name` (TokenRequest, an hour, the API server's audience). */
+export async function serviceAccountToken(
+  admin: k8s.KubeConfig,
+  namespace: string,
+  name: string,
+): Promise<string> {
+  const answer = await admin.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({
+    namespace,
+    name,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  return answer.status!.token!;
+}
+
 /** A KubeConfig that authenticates as `namespace/name` with a TokenRequest token (an hour). */
 export async function serviceAccountKubeConfig(
   admin: k8s.KubeConfig,
   namespace: string,
   name: string,
 ): Promise<k8s.KubeConfig> {
-  const token = await admin.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({
-    namespace,
-    name,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
+  const token = await serviceAccountToken(admin, namespace, name);
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [{ ...admin.getCurrentCluster()!, name: 'test' }],
-    users: [{ name, token: token.status!.token! }],
+    users: [{ name, token }],
     contexts: [{ name: 'sa', cluster: 'test', user: name }],
     currentContext: 'sa',
   });

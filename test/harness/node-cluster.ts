@@ -11,6 +11,7 @@ import { startCluster, type Cluster } from './cluster.ts';
 import { startMoto, type Emulator } from './emulators.ts';
 import { recordText, scanClusterBeforeStop } from './leak-run.ts';
 import { NETWORK } from './node/host.ts';
+import { eventually } from './kube.ts';
 import { clients, type Clients } from './resources.ts';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
@@ -69,6 +70,19 @@ export async function startNodeCluster(prefix: string): Promise<NodeCluster> {
     await cluster.stop();
     throw error;
   }
+}
+
+/**
+ * Creates a namespace for pods and waits for its default ServiceAccount: the ServiceAccount
+ * admission plugin refuses pods until the account exists.
+ */
+export async function createPodNamespace(nc: NodeCluster, name: string): Promise<void> {
+  await nc.c.core.createNamespace({ body: { metadata: { name } } });
+  await eventually(
+    () => nc.c.core.readNamespacedServiceAccount({ namespace: name, name: 'default' }),
+    () => true,
+    { what: `the default ServiceAccount of ${name}` },
+  );
 }
 
 /** The images scripts/build-images.sh built: names the tests run. */

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { SecretStoreSpec } from '../../src/api/types.ts';
-import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
+import { createTestNamespace, eventually, serviceAccountToken, testKubeConfig } from '../harness/kube.ts';
 import { findLeaks, operatorOutputs, plant } from '../harness/leaks.ts';
 import { startOpenBao, type OpenBao } from '../harness/openbao.ts';
 import { startTestOperator, type TestOperator } from '../harness/operator.ts';
@@ -41,16 +41,6 @@ const vaultStore = (extra: Partial<NonNullable<SecretStoreSpec['provider']['vaul
     },
   },
 });
-
-/** A token of `name` (TokenRequest) for OpenBao's TokenReview calls. */
-async function serviceAccountToken(namespace: string, name: string): Promise<string> {
-  const answer = await c.core.createNamespacedServiceAccountToken({
-    namespace,
-    name,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  return answer.status!.token!;
-}
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsecrets-vault-'));
@@ -93,7 +83,7 @@ beforeAll(async () => {
     kubernetes_ca_cert: cluster.caData
       ? Buffer.from(cluster.caData, 'base64').toString('utf8')
       : fs.readFileSync(cluster.caFile!, 'utf8'),
-    token_reviewer_jwt: await serviceAccountToken(team, 'vault-reviewer'),
+    token_reviewer_jwt: await serviceAccountToken(kc, team, 'vault-reviewer'),
     disable_local_ca_jwt: true,
   });
   await bao.api('POST', 'auth/kubernetes/role/reader', {

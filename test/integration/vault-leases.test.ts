@@ -15,6 +15,7 @@ import {
   createTestNamespace,
   eventually,
   serviceAccountKubeConfig,
+  serviceAccountToken,
   testKubeConfig,
 } from '../harness/kube.ts';
 import { findLeaks, operatorOutputs } from '../harness/leaks.ts';
@@ -247,16 +248,11 @@ describe('with one operator', () => {
     });
     try {
       const cluster = kc.getCurrentCluster()!;
-      const engineToken = await c.core.createNamespacedServiceAccountToken({
-        namespace: team,
-        name: 'vault-engine',
-        body: { spec: { audiences: [], expirationSeconds: 3600 } },
-      });
       await bao.api('POST', 'sys/mounts/kubernetes', { type: 'kubernetes' });
       await bao.api('POST', 'kubernetes/config', {
         kubernetes_host: cluster.server,
         kubernetes_ca_cert: Buffer.from(cluster.caData!, 'base64').toString('utf8'),
-        service_account_jwt: engineToken.status!.token,
+        service_account_jwt: await serviceAccountToken(kc, team, 'vault-engine'),
         disable_local_ca_jwt: true,
       });
       await bao.api('POST', 'kubernetes/roles/configmap-reader', {

@@ -104,12 +104,14 @@ export class LeaseBook {
    * (a Job's Secret garbage-collected with it while the operator was down) or no longer written
    * (the target renamed, the scope changed).
    */
-  async retireAllBut(binding: SecretBinding, secrets: ReadonlySet<string>, now: number) {
+  async retireAllBut(binding: SecretBinding, secrets: readonly string[], now: number) {
     const records = this.records(binding);
-    if (!records.some((r) => !r.revokeAt && !secrets.has(r.secret))) return;
+    if (!records.some((r) => !r.revokeAt && !secrets.includes(r.secret))) return;
     await this.write(
       binding,
-      records.map((r) => (!r.revokeAt && !secrets.has(r.secret) ? { ...r, revokeAt: formatTime(now) } : r)),
+      records.map((r) =>
+        !r.revokeAt && !secrets.includes(r.secret) ? { ...r, revokeAt: formatTime(now) } : r,
+      ),
     );
   }
 

@@ -74,7 +74,11 @@ export async function reconcilePerWorkload(ctx: PerWorkloadContext): Promise<num
 
   const running = ctx.workloads.filter((w) => !w.ended);
   // Leases of Secrets that went without us (garbage-collected with their Job) go too.
-  await ctx.leases.retireAllBut(binding, new Set(running.map((w) => perWorkloadSecretName(binding, w))), now);
+  await ctx.leases.retireAllBut(
+    binding,
+    running.map((w) => perWorkloadSecretName(binding, w)),
+    now,
+  );
   const nextRefresh = nextRefreshAt(now, lifetime.refreshMs);
   if (running.length === 0) {
     await ctx.writeStatus(readyStatus(binding, now, 0, undefined));

@@ -131,7 +131,7 @@ export class SecretBindingReconciler {
 
     // 2. The Secret as it is, and whether it is ours to write.
     const name = targetName(binding);
-    await this.parts.leases.retireAllBut(binding, new Set([name]), now);
+    await this.parts.leases.retireAllBut(binding, [name], now);
     const existing = await currentSecret(this.parts, key, binding, lifetime, name, now);
     if (existing && !ownedBy(existing, binding)) return fail(undefined, lifetime, conflict(name));
     // Cheap (caches only) and checked even when nothing else is due: a deleted store or a
