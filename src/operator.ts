@@ -23,7 +23,7 @@ import { KubeClient } from './kube/kube-client.ts';
 import { informersLive, informersSynced, serveHealth, webhookServing } from './observability/health.ts';
 import { OperatorMetrics, serveMetrics } from './observability/metrics.ts';
 import { createAuditLog, type AuditSink } from './observability/audit.ts';
-import { workloadOf } from './projection/pod-mutator.ts';
+import { recordInjections } from './projection/injection-record.ts';
 import { PodRefresher } from './projection/pod-refresher.ts';
 import { RolloutRestarter } from './projection/rollout-restarter.ts';
 import type { PodWebhook } from './projection/webhook.ts';
@@ -249,6 +249,15 @@ export class Operator {
       // The credentials check (STS GetCallerIdentity, …) is a provider call like any other.
       onProviderCall: (handle, operation) => this.metrics.providerCall(handle, operation),
     });
+    // Any replica may receive the API server's audit events: its marks and Events are its own writes.
+    const { cache } = this.manager;
+    const accessDeps = { config, http, clock, logger, cache, audit, metrics: this.metrics };
+    const access =
+      config.webhook && config.accessAudit.enabled
+        ? await (
+            await import('./access/access-audit.ts')
+          ).accessAudit({ ...accessDeps, events: webhookEvents, status: new KubeClient(http) })
+        : undefined;
     if (config.webhook) {
       // Loaded only when served: its certificate code (node-forge) costs ~10 MiB of memory.
       const { PodWebhook } = await import('./projection/webhook.ts');
@@ -264,26 +273,9 @@ export class Operator {
         workloadKinds: config.workloadKinds,
         bindingsIn: (namespace) => this.manager.cache.bindingsIn(namespace),
         events: webhookEvents,
-        onDecision: (pod, namespace, injection, dryRun) => {
-          if (dryRun) return;
-          this.metrics.injections.inc({
-            outcome: injection.injected ? 'injected' : injection.deny ? 'denied' : 'skipped',
-          });
-          const workload = workloadOf(pod, config.workloadKinds) ?? {
-            kind: 'Pod',
-            name: pod.metadata.generateName ?? '',
-          };
-          audit.record({
-            action: injection.injected ? 'inject' : 'inject-deny',
-            outcome: injection.injected ? 'success' : 'failure',
-            binding: `${namespace}/${injection.binding.metadata.name}`,
-            secret: injection.injected ? injection.secretName : undefined,
-            workload,
-            serviceAccount: pod.spec.serviceAccountName || 'default',
-            node: (pod.spec as { nodeName?: string }).nodeName,
-            message: injection.injected ? undefined : injection.reason,
-          });
-        },
+        routes: access?.routes,
+        onCaBundle: access?.publish,
+        onDecision: recordInjections(audit, this.metrics, config.workloadKinds),
       });
     }
     await this.manager.startInformers({

@@ -16,3 +16,9 @@ export const WORKLOAD_ANNOTATION = 'mlsecrets.io/workload';
 export const INJECTED_ANNOTATION = 'mlsecrets.io/injected';
 /** Label on every pod the webhook changed, so the operator can watch just those pods. */
 export const INJECTED_LABEL = 'mlsecrets.io/injected';
+
+/**
+ * On a SecretBinding: a time (RFC 3339) by which a person has looked into its unexpected reads.
+ * Reads at or before it no longer hold the Compromised condition (nor withhold the Secret).
+ */
+export const ACCESS_ACKNOWLEDGED_ANNOTATION = 'mlsecrets.io/access-acknowledged';

@@ -14,6 +14,8 @@ export const EventReason = {
   InjectionDenied: 'InjectionDenied',
   /** --refresh-mounted-pods: the running pods mounting a changed Secret were told to remount it. */
   PodsRefreshed: 'PodsRefreshed',
+  /** Access audit: a managed Secret was read by a reader that was not expected. */
+  UnexpectedAccess: 'UnexpectedAccess',
 } as const;
 
 /** Reasons of the Ready and Synced conditions. */
@@ -41,5 +43,10 @@ export const ConditionReason = {
   InvalidSecretType: 'InvalidSecretType',
   Expired: 'Expired',
   Progressing: 'Progressing',
+  /** Ready (onUnexpectedRead Revoke, withheld) and Compromised (True): an unexpected read. */
+  Compromised: 'Compromised',
+  UnexpectedAccess: 'UnexpectedAccess',
+  /** Compromised False: a person acknowledged the read (the access-acknowledged annotation). */
+  Acknowledged: 'Acknowledged',
 } as const;
 export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];

@@ -219,6 +219,30 @@ export interface StorePolicy {
    * The shortest lifetime.refreshInterval a binding may ask for; shorter asks are denied (PolicyDenied).
    */
   minRefreshInterval?: string;
+  expectedReaders?: ExpectedReaders;
+}
+/**
+ * Readers of the managed Secrets that are expected (access audit): no Event, no response.
+ */
+export interface ExpectedReaders {
+  /**
+   * User names, as the API server authenticates them.
+   *
+   * @maxItems 64
+   */
+  users?: string[];
+  /**
+   * Groups: a reader in any of them is expected.
+   *
+   * @maxItems 64
+   */
+  groups?: string[];
+  /**
+   * Service accounts as "namespace/name", or "namespace/*" for every account of a namespace.
+   *
+   * @maxItems 64
+   */
+  serviceAccounts?: string[];
 }
 /**
  * Provider calls per operator replica for this store (token bucket).
@@ -346,8 +370,12 @@ export interface ClusterStorePolicy {
    * The shortest lifetime.refreshInterval a binding may ask for; shorter asks are denied (PolicyDenied).
    */
   minRefreshInterval?: string;
+  expectedReaders?: ExpectedReaders;
   namespaceSelector?: LabelSelector;
 }
+/**
+ * Readers of the managed Secrets that are expected (access audit): no Event, no response.
+ */
 /**
  * Namespaces whose bindings may use this store. Absent: every namespace.
  */
@@ -441,6 +469,7 @@ export interface SecretBindingSpec {
   target?: SecretTarget;
   lifetime?: Lifetime;
   projection?: Projection;
+  access?: Access;
 }
 /**
  * One key of the target Secret.
@@ -730,6 +759,19 @@ export interface Projection {
 /**
  * Pods that receive the Secret. Default: pods labelled mlsecrets.io/binding=<binding name>.
  */
+/**
+ * Who may read the managed Secrets, and the response to anyone else (access audit).
+ */
+export interface Access {
+  expectedReaders?: ExpectedReaders;
+  /**
+   * Record (default): a Warning Event, a metric and the Compromised condition. Rotate: also issue the Secret anew (a store-side rotation with rotateInStore, a new lease with the old one revoked). Revoke: also delete the Secret and withhold it until the Compromised condition is acknowledged.
+   */
+  onUnexpectedRead?: "Record" | "Rotate" | "Revoke";
+}
+/**
+ * Readers of the managed Secrets that are expected (access audit): no Event, no response.
+ */
 
 /**
  * What the operator observed and did. Never holds a secret value.
@@ -775,6 +817,7 @@ export interface SecretBindingStatus {
    * Pods currently carrying this binding.
    */
   projectedPods?: number;
+  access?: AccessStatus;
   /**
    * Leases of generators.vault credentials the operator holds: renewed while their Secret lives, revoked after it. Ids only, never values.
    *
@@ -797,6 +840,41 @@ export interface SourceVersion {
    * Version id the store reported.
    */
   versionId?: string;
+}
+/**
+ * The access audit: the last unexpected read, and the response to it. Never a value.
+ */
+export interface AccessStatus {
+  lastUnexpectedRead?: UnexpectedRead;
+  /**
+   * The lastUnexpectedRead.at the binding has responded to (onUnexpectedRead).
+   */
+  respondedTo?: string;
+}
+/**
+ * The last read by a reader that was not expected, or over its read allowance.
+ */
+export interface UnexpectedRead {
+  /**
+   * When the API server received the read.
+   */
+  at?: string;
+  /**
+   * Who read: user, service account or node.
+   */
+  reader?: string;
+  /**
+   * get, list or watch.
+   */
+  verb?: string;
+  /**
+   * The Secret read.
+   */
+  secret?: string;
+  /**
+   * Why the read was not expected.
+   */
+  reason?: string;
 }
 /**
  * One lease.

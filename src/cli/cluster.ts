@@ -140,6 +140,29 @@ export class Cluster {
     }
   }
 
+  /**
+   * The logs of the pods a label selector finds in a namespace, since `sinceSeconds` ago (the
+   * operator's, whose audit trail goes to stdout by default).
+   */
+  async podLogs(namespace: string, labelSelector: string, sinceSeconds: number): Promise<string[]> {
+    const pods = await this.listAll<{ metadata: { name: string } }>(
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+      { labelSelector },
+    );
+    return Promise.all(
+      pods.map((pod) =>
+        this.request<string>(
+          'GET',
+          `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod.metadata.name)}/log`,
+          {
+            query: { sinceSeconds },
+            text: true,
+          },
+        ),
+      ),
+    );
+  }
+
   async listBindings(namespace?: string): Promise<SecretBinding[]> {
     return this.listAll<SecretBinding>(collectionPath('SecretBinding', namespace));
   }
@@ -187,12 +210,12 @@ export class Cluster {
     return out;
   }
 
-  private async listAll<T>(collection: string): Promise<T[]> {
+  private async listAll<T>(collection: string, query: Record<string, string> = {}): Promise<T[]> {
     const items: T[] = [];
     let next: string | undefined;
     do {
       const list = await this.request<ListOf<T>>('GET', collection, {
-        query: { limit: PAGE, continue: next },
+        query: { ...query, limit: PAGE, continue: next },
       });
       items.push(...list.items);
       next = list.metadata?.continue || undefined;

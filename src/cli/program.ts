@@ -1,6 +1,8 @@
 // The `mlsecrets` command line: argument parsing and exit codes; each command lives in its own file.
 import { Command, CommanderError, Option } from 'commander';
 import { KubeApiError } from '../runtime/http.ts';
+import { readFileSync } from 'node:fs';
+import { accessCommand } from './access.command.ts';
 import { auditCommand } from './audit.command.ts';
 import { EXIT, packageVersion, UsageError, type CliIo } from './cli-io.ts';
 import { Cluster, loadKubeConfig } from './cluster.ts';
@@ -100,15 +102,52 @@ Secret values are never read: only metadata is requested from the API server. Na
     )
     .option('-A, --all-namespaces', 'audit every namespace', false)
     .option('--max-age <age>', 'flag unmanaged Secrets at least this old: 30d, 12h, 1d12h, 0s', '30d')
+    .option(
+      '--access',
+      'instead: recent reads of managed Secrets by Secret and reader, unexpected ones first (access audit)',
+      false,
+    )
+    .option('--since <age>', 'with --access: reads at most this old', '24h')
+    .option(
+      '--audit-log <file>',
+      'with --access: a file of audit records ("-": stdin) instead of the operator pods\' logs',
+    )
+    .option('--operator-namespace <namespace>', 'with --access: where the operator runs', 'mlsecrets-system')
+    .option(
+      '--operator-selector <selector>',
+      "with --access: the operator pods' labels",
+      'app.kubernetes.io/name=mlsecrets',
+    )
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
     )
     .addHelpText('after', EXIT_CODES_HELP)
     .action(
       async (
-        options: { namespace?: string[]; allNamespaces: boolean; maxAge: string; output: 'table' | 'json' },
+        options: {
+          namespace?: string[];
+          allNamespaces: boolean;
+          maxAge: string;
+          output: 'table' | 'json';
+          access: boolean;
+          since: string;
+          auditLog?: string;
+          operatorNamespace: string;
+          operatorSelector: string;
+        },
         command: Command,
       ) => {
+        if (options.access) {
+          let sinceMs: number;
+          try {
+            sinceMs = parseAge(options.since);
+          } catch (error) {
+            throw new UsageError(`--since: ${(error as Error).message}`);
+          }
+          const access = { ...options, namespaces: options.namespace ?? [], sinceMs };
+          setExit(await accessCommand(access, io, connect(command), (file) => readFileSync(file, 'utf8')));
+          return;
+        }
         let maxAgeMs: number;
         try {
           maxAgeMs = parseAge(options.maxAge);

@@ -47,6 +47,17 @@ export interface OperatorConfig {
   shardLeaseDurationMs: number;
   /** After a Secret's data changes, annotate the running pods mounting it: their kubelet remounts it at once. */
   refreshMountedPods: boolean;
+  /** The access audit (docs/access-audit.md); off unless the API server's audit webhook is wired to it. */
+  accessAudit: {
+    enabled: boolean;
+    /** The address kube-apiserver posts to, for the published kubeconfig; default derived. */
+    url?: string;
+    /** Readers of every managed Secret besides the operator and consumers' kubelets. */
+    expectedReaders: { users: string[]; groups: string[]; serviceAccounts: string[] };
+    readWindowMs: number;
+    readsPerConsumer: number;
+    queueCapacity: number;
+  };
 }
 
 /** A flag, its environment variable, its default and what it means: the README's reference table. */
@@ -132,6 +143,46 @@ export const FLAGS = {
     default: 'stdout',
     help: 'audit trail destination: stdout, stderr or a file path (JSON lines)',
   },
+  'access-audit': {
+    env: 'MLSECRETS_ACCESS_AUDIT',
+    default: 'false',
+    help: "judge the API server's audit events of Secret reads (POST /audit on the webhook's port) and publish the audit webhook kubeconfig (true or false)",
+  },
+  'access-audit-url': {
+    env: 'MLSECRETS_ACCESS_AUDIT_URL',
+    default: '',
+    help: "the https address kube-apiserver posts audit events to, for the published kubeconfig; default: the webhook Service's cluster IP, or --webhook-url's host",
+  },
+  'access-expected-users': {
+    env: 'MLSECRETS_ACCESS_EXPECTED_USERS',
+    default: 'system:kube-controller-manager',
+    help: 'users expected to read every managed Secret (comma-separated)',
+  },
+  'access-expected-groups': {
+    env: 'MLSECRETS_ACCESS_EXPECTED_GROUPS',
+    default: '',
+    help: 'groups expected to read every managed Secret (comma-separated)',
+  },
+  'access-expected-service-accounts': {
+    env: 'MLSECRETS_ACCESS_EXPECTED_SERVICE_ACCOUNTS',
+    default: 'kube-system/generic-garbage-collector,kube-system/namespace-controller',
+    help: 'service accounts ("namespace/name" or "namespace/*") expected to read every managed Secret',
+  },
+  'access-read-window': {
+    env: 'MLSECRETS_ACCESS_READ_WINDOW',
+    default: '5m',
+    help: 'the window of the read-rate check',
+  },
+  'access-reads-per-consumer': {
+    env: 'MLSECRETS_ACCESS_READS_PER_CONSUMER',
+    default: '20',
+    help: 'reads of one Secret by one reader per window that each of its consumers explains; more is an unexpected read',
+  },
+  'access-audit-queue': {
+    env: 'MLSECRETS_ACCESS_AUDIT_QUEUE',
+    default: '10000',
+    help: 'reads held for judging; more are dropped and counted (mlsecrets_access_audit_dropped_total)',
+  },
   'workload-kinds': {
     env: 'MLSECRETS_WORKLOAD_KINDS',
     default: 'Job,PyTorchJob,TFJob,MPIJob,XGBoostJob,PaddleJob,JAXJob,TrainJob',
@@ -214,6 +265,18 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
       `--shard-lease-duration must be whole seconds from 1s to 1h, not "${get('shard-lease-duration')}"`,
     );
   }
+  const accessAudit = get('access-audit');
+  if (accessAudit !== 'true' && accessAudit !== 'false')
+    throw new Error(`--access-audit must be true or false, not "${accessAudit}"`);
+  const accessAuditUrl = get('access-audit-url') || undefined;
+  if (accessAuditUrl && !/^https:\/\/[^/]+/.test(accessAuditUrl))
+    throw new Error(`--access-audit-url must be an https:// address, not "${accessAuditUrl}"`);
+  const whole = (name: FlagName, min: number): number => {
+    const n = Number(get(name));
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${name} must be a whole number of at least ${min}, not "${get(name)}"`);
+    return n;
+  };
   const operatorNamespace = get('operator-namespace');
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(operatorNamespace)) {
     throw new Error(
@@ -261,6 +324,18 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: str
     shards,
     shardLeaseDurationMs: shardLeaseMs,
     refreshMountedPods: refreshMountedPods === 'true',
+    accessAudit: {
+      enabled: accessAudit === 'true',
+      url: accessAuditUrl,
+      expectedReaders: {
+        users: list(get('access-expected-users')),
+        groups: list(get('access-expected-groups')),
+        serviceAccounts: list(get('access-expected-service-accounts')),
+      },
+      readWindowMs: duration('access-read-window'),
+      readsPerConsumer: whole('access-reads-per-consumer', 1),
+      queueCapacity: whole('access-audit-queue', 1),
+    },
   };
 }
 

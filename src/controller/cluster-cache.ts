@@ -167,6 +167,20 @@ export class ClusterCache implements BindingCache {
     return [...this.secretInformers.values()].flatMap((i) => i.list());
   }
 
+  /** Managed Secrets of one namespace, or of all watched namespaces (the access audit's list reads). */
+  managedSecretsIn(namespace?: string): SecretObject[] {
+    if (namespace === undefined) return this.managedSecrets();
+    return (this.scoped(this.secretInformers, namespace)?.list() ?? []).filter(
+      (s) => s.metadata.namespace === namespace,
+    );
+  }
+
+  /** The store a binding names, if it exists. */
+  storeOf(binding: SecretBinding): Store | undefined {
+    const ref = binding.spec.storeRef;
+    return this.getStore(ref.kind ?? 'SecretStore', binding.metadata.namespace, ref.name);
+  }
+
   managedSecretsOf(namespace: string, bindingName: string): SecretObject[] {
     const informer = this.scoped(this.secretInformers, namespace);
     return (informer?.list() ?? []).filter(

@@ -3,7 +3,7 @@
 // changes and drift first) and hands them to the worker loop.
 import type { Logger } from 'winston';
 import { findCondition } from '../api/conditions.ts';
-import { BINDING_ANNOTATION, INJECTED_ANNOTATION } from '../api/labels.ts';
+import { ACCESS_ACKNOWLEDGED_ANNOTATION, BINDING_ANNOTATION, INJECTED_ANNOTATION } from '../api/labels.ts';
 import { objectKey, type SecretBinding, type Store, type StoreKind } from '../api/types.ts';
 import { remoteRequests, requestId } from '../data/binding-data.ts';
 import type { SecretObject } from '../kube/kube-client.ts';
@@ -223,9 +223,11 @@ export class Manager {
         if (firstSync && this.loop.running() && (this.ownsKey?.(key) ?? true))
           this.reconcilers?.prefetchBinding(key);
       });
-      // Our own status writes come back as updates: only a spec change (generation) is work.
+      // Our own status writes come back as updates: only a spec change (generation) is work, or
+      // an unexpected read marked by the access monitor, or its acknowledgement (compromise.ts).
       informer.on('update', (b, old) => {
-        if (b.metadata.generation !== old?.metadata.generation) enqueueBinding(b, 'high');
+        if (b.metadata.generation !== old?.metadata.generation || accessChanged(b, old))
+          enqueueBinding(b, 'high');
       });
       informer.on('delete', (b) => enqueueBinding(b, 'high'));
     }
@@ -337,4 +339,12 @@ function usesStore(
   const ref = binding.spec.storeRef;
   if (ref.name !== name || (ref.kind ?? 'SecretStore') !== kind) return false;
   return kind !== 'SecretStore' || binding.metadata.namespace === namespace;
+}
+
+function accessChanged(binding: SecretBinding, old: SecretBinding | undefined): boolean {
+  return (
+    binding.status?.access?.lastUnexpectedRead?.at !== old?.status?.access?.lastUnexpectedRead?.at ||
+    binding.metadata.annotations?.[ACCESS_ACKNOWLEDGED_ANNOTATION] !==
+      old?.metadata.annotations?.[ACCESS_ACKNOWLEDGED_ANNOTATION]
+  );
 }

@@ -13,7 +13,8 @@ export type AuditAction =
   | 'read-failed'
   | 'policy-deny'
   | 'inject'
-  | 'inject-deny';
+  | 'inject-deny'
+  | 'access';
 
 /** One audit record. `dataHash` may appear (an HMAC); a value never does. */
 export interface AuditRecord {
@@ -33,6 +34,36 @@ export interface AuditRecord {
   node?: string;
   reason?: string;
   message?: string;
+  /** action "access": one read of a managed Secret reported by the API server's audit webhook. */
+  access?: AccessDetail;
+}
+
+/** Who read a managed Secret, how, from where, and whether it was expected (docs/access-audit.md). */
+export interface AccessDetail {
+  auditID: string;
+  /** When the API server received the request. */
+  readAt: string;
+  verb: 'get' | 'list' | 'watch';
+  reader: {
+    username: string;
+    groups: string[];
+    serviceAccount?: string;
+    node?: string;
+    impersonating?: string;
+  };
+  sourceIPs: string[];
+  userAgent?: string;
+  expected: boolean;
+  /** Why it was (not) expected. */
+  why: string;
+  /** For a kubelet: the pods on its node that consume the Secret. */
+  pods?: string[];
+  /** A list or watch of a whole namespace ("namespace") or cluster ("cluster"). */
+  scope?: 'namespace' | 'cluster';
+  /** For a list or watch by an expected reader: how many managed Secrets it read (one record). */
+  secrets?: number;
+  /** Set when the reader went over its read allowance (see ReadRate). */
+  rate?: { reads: number; allowed: number; window: string };
 }
 
 export interface AuditSink {

@@ -58,6 +58,40 @@ export class OperatorMetrics implements FetchObserver {
     labelNames: ['type', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly accessReads = new Counter({
+    name: 'mlsecrets_access_reads_total',
+    help: 'Reads of managed Secrets reported by the API server audit webhook, by whether they were expected.',
+    labelNames: ['expected'] as const,
+    registers: [this.registry],
+  });
+  /** Namespace and binding as labels: the alert names the binding (few ever appear). */
+  readonly unexpectedAccess = new Counter({
+    name: 'mlsecrets_unexpected_access_total',
+    help: 'Unexpected reads of a managed Secret (by a reader not expected, or over its read allowance).',
+    labelNames: ['namespace', 'binding'] as const,
+    registers: [this.registry],
+  });
+  readonly auditReceived = new Counter({
+    name: 'mlsecrets_access_audit_reads_received_total',
+    help: 'Secret reads received from the API server audit webhook.',
+    registers: [this.registry],
+  });
+  readonly auditDropped = new Counter({
+    name: 'mlsecrets_access_audit_dropped_total',
+    help: 'Secret reads dropped because the judging queue was full (never judged, never recorded).',
+    registers: [this.registry],
+  });
+  readonly auditRejected = new Counter({
+    name: 'mlsecrets_access_audit_rejected_total',
+    help: 'Audit webhook requests refused, by reason (unauthorized, malformed, too-large).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly auditQueueDepth = new Gauge({
+    name: 'mlsecrets_access_audit_queue_depth',
+    help: 'Secret reads waiting to be judged.',
+    registers: [this.registry],
+  });
   readonly injections = new Counter({
     name: 'mlsecrets_injections_total',
     help: 'Pod webhook decisions per binding match: injected, skipped (gate failed, pod admitted) or denied.',

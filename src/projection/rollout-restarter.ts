@@ -8,6 +8,7 @@ import { pause, type Clock, type TimerHandle } from '../runtime/clock.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { KubeHttp } from '../runtime/http.ts';
 import { projectionSelector, selectorMatches } from '../api/selectors.ts';
+import { referencesSecret, type SecretReferences } from './pod.ts';
 
 /** Pod-template annotation whose change makes Kubernetes roll the workload (as kubectl rollout restart does). */
 export const RESTARTED_AT_ANNOTATION = 'mlsecrets.io/restartedAt';
@@ -27,19 +28,7 @@ interface Workload {
   };
 }
 
-interface PodTemplateSpec {
-  volumes?: {
-    secret?: { secretName?: string };
-    projected?: { sources?: { secret?: { name?: string } }[] };
-  }[];
-  containers?: TemplateContainer[];
-  initContainers?: TemplateContainer[];
-}
-
-interface TemplateContainer {
-  envFrom?: { secretRef?: { name?: string } }[];
-  env?: { valueFrom?: { secretKeyRef?: { name?: string } } }[];
-}
+type PodTemplateSpec = SecretReferences;
 
 export interface RolloutRestarterOptions {
   http: KubeHttp;
@@ -60,22 +49,7 @@ export function consumes(
   binding: SecretBinding,
 ): boolean {
   if (selectorMatches(projectionSelector(binding), template.metadata?.labels ?? {})) return true;
-  const spec = template.spec ?? {};
-  const volumes = spec.volumes ?? [];
-  if (
-    volumes.some(
-      (v) =>
-        v.secret?.secretName === secretName ||
-        v.projected?.sources?.some((s) => s.secret?.name === secretName),
-    )
-  ) {
-    return true;
-  }
-  return [...(spec.containers ?? []), ...(spec.initContainers ?? [])].some(
-    (c) =>
-      (c.envFrom ?? []).some((e) => e.secretRef?.name === secretName) ||
-      (c.env ?? []).some((e) => e.valueFrom?.secretKeyRef?.name === secretName),
-  );
+  return referencesSecret(template.spec ?? {}, secretName);
 }
 
 export class RolloutRestarter {

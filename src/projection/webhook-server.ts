@@ -1,5 +1,6 @@
 // The pod webhook: kube-apiserver sends each new pod here over TLS; the answer adds the
 // Secrets of the bindings that select it, or (attestation gate, enforcement Deny) refuses it.
+import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'winston';
@@ -21,6 +22,8 @@ export interface WebhookDeps {
   workloadKinds?: string[];
   /** Told of every decision (audit trail, metrics). */
   onDecision?(pod: PodLike, namespace: string, injection: Injection, dryRun: boolean): void;
+  /** More POST endpoints on the same listener and certificate (the access audit's /audit). */
+  routes?: Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>;
 }
 
 interface AdmissionRequest {
@@ -46,6 +49,11 @@ export async function serveWebhook(
   const server = https.createServer(
     { cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' },
     (req, res) => {
+      const route = req.method === 'POST' ? deps.routes?.[(req.url ?? '').split('?')[0]!] : undefined;
+      if (route) {
+        route(req, res);
+        return;
+      }
       if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== WEBHOOK_PATH) {
         res.writeHead(404).end();
         return;

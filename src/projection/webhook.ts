@@ -15,6 +15,8 @@ export interface PodWebhookOptions extends WebhookDeps {
   service: string;
   url?: string;
   failurePolicy: 'Ignore' | 'Fail';
+  /** Told the CA bundle at start and whenever it changes (the access audit publishes it). */
+  onCaBundle?(caBundle: string): Promise<void>;
   /** How often the certificate is checked for renewal. */
   checkEveryMs?: number;
   leafValidityMs?: number;
@@ -65,6 +67,11 @@ export class PodWebhook {
     this.schedule();
   }
 
+  /** The CA bundle clients must trust. */
+  get caBundle(): string | undefined {
+    return this.tls?.caBundle;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) this.options.clock.clearTimer(this.timer);
@@ -86,6 +93,7 @@ export class PodWebhook {
   }
 
   private async register(): Promise<void> {
+    await this.options.onCaBundle?.(this.tls!.caBundle);
     const result = await registerWebhook({
       http: this.options.http,
       caBundle: this.tls!.caBundle,

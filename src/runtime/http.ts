@@ -59,6 +59,8 @@ export interface RequestOptions {
   discardResponse?: boolean;
   /** The Accept header; `application/json` unless a caller asks for object metadata only. */
   accept?: string;
+  /** Resolve the body as text, not JSON (a pod's log). */
+  text?: boolean;
 }
 
 /**
@@ -110,6 +112,7 @@ export class KubeHttp {
     }
     const text = await response.body.text();
     if (!ok(response.statusCode)) throw apiError(response.statusCode, text);
+    if (options.text) return text as T;
     return (text ? JSON.parse(text) : undefined) as T;
   }
 

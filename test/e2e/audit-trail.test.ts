@@ -3,9 +3,14 @@
 // itself — holds exactly the expected records and no value. The records are the JSON lines the
 // operator pods print to stdout (auditLog: stdout): the leader's for what it reconciles, and
 // whichever replica's the API server called for an injection or a denial.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import type { AuditRecord } from '../../src/observability/audit.ts';
 import { installChart, leader, operatorPods, podInPhase, RELEASE_NAMESPACE } from '../harness/chart.ts';
+import { userKubeConfig } from '../harness/audit-webhook.ts';
 import { eventually } from '../harness/kube.ts';
 import { expectGovernanceRecords } from '../harness/governance-audit.ts';
 import { findLeaks, plant } from '../harness/leaks.ts';
@@ -159,7 +164,9 @@ test('sync, rotation, injection, denial, per-job issue and revocation, each audi
     { what: 'the revocation audited', timeoutMs: 30_000, intervalMs: 500 },
   );
 
-  const { records, logs } = await operatorOutput();
+  const { records: all, logs } = await operatorOutput();
+  // Reads (the access audit, below) apart, the governance records are the integration test's.
+  const records = all.filter((r) => r.action !== 'access');
   expectGovernanceRecords(records, team, store);
   const of = (action: string, name: string) =>
     records.filter((r) => r.action === action && r.binding === binding(name));
@@ -187,5 +194,86 @@ test('sync, rotation, injection, denial, per-job issue and revocation, each audi
   // What is reconciled is audited by the leader alone.
   const reconciled = records.filter((r) => ['issue', 'rotate', 'revoke'].includes(r.action));
   expect(new Set(reconciled.map((r) => r.replica))).toEqual(new Set([await leader(nc)]));
-  expect(findLeaks({ 'audit trail': JSON.stringify(records), 'operator logs': logs })).toEqual([]);
+  expect(findLeaks({ 'audit trail': JSON.stringify(all), 'operator logs': logs })).toEqual([]);
+
+  // The kubelet read each Secret a pod mounts: expected, naming the pod on its node.
+  const kubeletRead = (secret: string, pod: string) =>
+    all.some(
+      (r) =>
+        r.action === 'access' &&
+        r.secret === `${team}/${secret}` &&
+        r.access?.reader.node !== undefined &&
+        r.access.expected &&
+        (r.access.pods ?? []).includes(`${team}/${pod}`),
+    );
+  await eventually(
+    async () => {
+      const { records: now } = await operatorOutput();
+      all.splice(0, all.length, ...now);
+      return kubeletRead('served', 'allowed') && kubeletRead('per-job-train', jobPod);
+    },
+    (seen) => seen,
+    { what: 'the kubelet reads recorded as expected', timeoutMs: 30_000, intervalMs: 1_000 },
+  );
+  // And nothing in this scenario was an unexpected read.
+  expect(all.filter((r) => r.action === 'access' && r.access?.expected === false)).toEqual([]);
 }, 400_000);
+
+test('kubectl get secret by an ordinary user with RBAC access is flagged within 5 s, naming the user', async () => {
+  nc.accessAudit.onPurpose = /by user mallory/;
+  const rbac = nc.kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+  await rbac.createNamespacedRole({
+    namespace: team,
+    body: {
+      metadata: { name: 'secret-reader' },
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }],
+    },
+  });
+  await rbac.createNamespacedRoleBinding({
+    namespace: team,
+    body: {
+      metadata: { name: 'mallory-reads' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'secret-reader' },
+      subjects: [{ kind: 'User', name: 'mallory', apiGroup: 'rbac.authorization.k8s.io' }],
+    },
+  });
+  const mallory = userKubeConfig(nc.cluster.controlPlane, 'mallory');
+  const file = path.join(nc.dir, 'mallory.kubeconfig');
+  fs.writeFileSync(file, mallory.exportConfig(), { mode: 0o600 });
+  const readAt = Date.now();
+  await promisify(execFile)('kubectl', [
+    '--kubeconfig',
+    file,
+    'get',
+    'secret',
+    'served',
+    '-n',
+    team,
+    '-o',
+    'yaml',
+  ]);
+  const events = await eventually(
+    async () =>
+      (await nc.c.core.listNamespacedEvent({ namespace: team, fieldSelector: 'reason=UnexpectedAccess' }))
+        .items,
+    (items) => items.length > 0,
+    { what: 'an UnexpectedAccess Event', timeoutMs: 5_000, intervalMs: 200 },
+  );
+  console.log(`[e2e] flagged ${Date.now() - readAt} ms after the read`);
+  expect(events[0]!.involvedObject).toMatchObject({ kind: 'SecretBinding', name: 'served' });
+  expect(events[0]!.message).toMatch(
+    /Secret "served" read \(get\) by user mallory from .+: not an expected reader/,
+  );
+  const { records } = await operatorOutput();
+  expect(records.filter((r) => r.action === 'access' && r.access?.reader.username === 'mallory')).toEqual([
+    expect.objectContaining({
+      outcome: 'success',
+      secret: `${team}/served`,
+      access: expect.objectContaining({
+        verb: 'get',
+        expected: false,
+        userAgent: expect.stringMatching(/^kubectl/),
+      }),
+    }),
+  ]);
+}, 60_000);

@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { installEmulators } from './emulators.ts';
+import { wireAuditWebhook } from './audit-webhook.ts';
 import { eventually } from './kube.ts';
 import { IMAGES, repoRoot, type NodeCluster } from './node-cluster.ts';
 
@@ -32,7 +33,14 @@ export async function helm(nc: NodeCluster, ...args: string[]): Promise<string> 
  * needs: the test pod's image, and `extra` (`key=value`) values. Waits for the Deployment.
  */
 export async function installChart(nc: NodeCluster, ...extra: string[]): Promise<void> {
-  const sets = [`tests.image=${IMAGES.busybox}`, ...extra].flatMap((s) => ['--set', s]);
+  const sets = [
+    `tests.image=${IMAGES.busybox}`,
+    // The access audit runs in every e2e file, so that a whole run shows no false positive. The
+    // harness reads Secrets as `admin` to check their values: a named reader, as a CI job is.
+    'accessAudit.enabled=true',
+    'accessAudit.expectedReaders.users={system:kube-controller-manager,admin}',
+    ...extra,
+  ].flatMap((s) => ['--set', s]);
   await helm(
     nc,
     'install',
@@ -47,6 +55,9 @@ export async function installChart(nc: NodeCluster, ...extra: string[]): Promise
     '3m',
   );
   await webhookReachable(nc);
+  // As an admin would: the chart's policy and the operator's published kubeconfig, then a restart.
+  await wireAuditWebhook(nc.cluster.controlPlane, nc.kc, RELEASE_NAMESPACE, `${RELEASE}-audit-policy`);
+  nc.accessAudit.wired = true;
 }
 
 /**

@@ -33,8 +33,11 @@ export interface ControlPlane {
   stop(graceMs?: number): Promise<void>;
   /** Kills kube-apiserver with SIGKILL (fault tests); etcd keeps the data. */
   killApiServer(): Promise<void>;
-  /** Starts kube-apiserver again on the same port and etcd. */
-  startApiServer(): Promise<void>;
+  /**
+   * Starts kube-apiserver again on the same port and etcd; `moreArgs` are added from now on
+   * (the access audit's webhook, configured as an admin would, after the operator is up).
+   */
+  startApiServer(moreArgs?: string[]): Promise<void>;
   /** Freezes etcd (SIGSTOP): it holds its connections and answers nothing until resumeEtcd(). */
   pauseEtcd(): void;
   /** Lets a paused etcd run again (SIGCONT). */
@@ -142,6 +145,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const kubeconfigPath = path.join(dir, 'kubeconfig');
     fs.writeFileSync(kubeconfigPath, kubeconfigFor(apiServerUrl, pki.ca.certPem, pki.admin), { mode: 0o600 });
 
+    let addedArgs: string[] = [];
     const startApiServer = async () => {
       const p = startProcess({
         name: 'kube-apiserver',
@@ -181,6 +185,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           '--enable-priority-and-fairness=false',
           '--v=1',
           ...(options.apiServerArgs ?? []),
+          ...addedArgs,
         ],
         logDir,
         dieWithParent,
@@ -264,7 +269,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         await processes[index]!.stop(0); // SIGKILL at once: a crash, not a shutdown
         log(`[harness] kube-apiserver killed pid=${processes[index]!.pid}`);
       },
-      async startApiServer() {
+      async startApiServer(moreArgs) {
+        if (moreArgs) addedArgs = [...addedArgs, ...moreArgs];
         const index = processes.findIndex((p) => p.name === 'kube-apiserver');
         const begin = Date.now();
         processes[index] = await startApiServer();

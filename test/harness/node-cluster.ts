@@ -26,6 +26,12 @@ export interface NodeCluster {
   /** Runs the real kubectl against this cluster. */
   kubectl(...args: string[]): Promise<string>;
   /**
+   * The access audit: `installChart` wires kube-apiserver's audit webhook to the operator.
+   * Once wired, stop() fails the file if an UnexpectedAccess Event was written (other than
+   * those matching `onPurpose`: a test's own unexpected reads) or if no read was recorded.
+   */
+  accessAudit: { wired: boolean; onPurpose?: RegExp };
+  /**
    * Records the cluster's Events, mlsecrets status and every pod's log for the run's leak
    * scan, then stops everything and removes the directory (kept with KEEP_E2E_LOGS=1).
    */
@@ -46,6 +52,7 @@ export async function startNodeCluster(prefix: string): Promise<NodeCluster> {
     await kubectl('apply', '-f', crds);
     await kubectl('wait', '--for=condition=Established', '-f', crds);
     const started = moto;
+    const accessAudit: NodeCluster['accessAudit'] = { wired: false };
     return {
       cluster,
       dir,
@@ -53,10 +60,12 @@ export async function startNodeCluster(prefix: string): Promise<NodeCluster> {
       c: clients(kc),
       moto: started,
       kubectl,
+      accessAudit,
       async stop() {
         try {
-          await recordPodLogs(kubectl);
+          const logs = await recordPodLogs(kubectl);
           await scanClusterBeforeStop(kc, `${path.basename(dir)} cluster`);
+          if (accessAudit.wired) await expectNoFalsePositive(kubectl, logs, accessAudit.onPurpose);
         } finally {
           await started.stop();
           await cluster.stop();
@@ -93,8 +102,39 @@ export const IMAGES = {
   inference: 'localhost/mlsecrets-test/inference:1',
 } as const;
 
+/**
+ * The access audit over the whole file: the operator recorded reads (kubelets', the harness's,
+ * its own), and none was unexpected, as no test here reads a Secret it should not.
+ */
+async function expectNoFalsePositive(
+  kubectl: (...args: string[]) => Promise<string>,
+  logs: Record<string, string>,
+  onPurpose: RegExp | undefined,
+): Promise<void> {
+  const operator = Object.entries(logs).filter(([where]) => where.startsWith('mlsecrets-system/'));
+  const records = operator.flatMap(([, log]) =>
+    log.split('\n').filter((l) => l.includes('"action":"access"')),
+  );
+  const kubelets = records.filter((l) => l.includes('"node":')).length;
+  const events = JSON.parse(
+    await kubectl('get', 'events', '-A', '--field-selector', 'reason=UnexpectedAccess', '-o', 'json'),
+  ) as k8s.CoreV1EventList;
+  console.log(
+    `[e2e] access audit: ${records.length} reads recorded (${kubelets} by kubelets), ${events.items.length} UnexpectedAccess Events`,
+  );
+  if (records.length === 0) throw new Error('the access audit recorded no read: it did not run');
+  const falsePositives = events.items.filter((e) => !onPurpose?.test(e.message ?? ''));
+  if (falsePositives.length > 0)
+    throw new Error(
+      `false positives of the access audit: ${falsePositives.map((e) => e.message).join('; ')}`,
+    );
+}
+
 /** Every container's log, for the leak scan: what the operator and the workloads printed. */
-async function recordPodLogs(kubectl: (...args: string[]) => Promise<string>): Promise<void> {
+async function recordPodLogs(
+  kubectl: (...args: string[]) => Promise<string>,
+): Promise<Record<string, string>> {
+  const logs: Record<string, string> = {};
   const pods = JSON.parse(await kubectl('get', 'pods', '-A', '-o', 'json')) as k8s.V1PodList;
   for (const pod of pods.items) {
     const { namespace, name } = pod.metadata!;
@@ -102,9 +142,11 @@ async function recordPodLogs(kubectl: (...args: string[]) => Promise<string>): P
       try {
         const log = await kubectl('logs', '-n', namespace!, name!, '-c', container.name);
         recordText(`pod ${namespace}/${name}/${container.name} log`, log);
+        logs[`${namespace}/${name}/${container.name}`] = log;
       } catch {
         // a container that never started has no log
       }
     }
   }
+  return logs;
 }

@@ -48,6 +48,8 @@ export async function startTestOperator(options: {
   leaderElection?: { id: string; identity: string };
   /** The orphan lease sweep's timings. */
   leaseSweep?: { graceMs?: number; everyMs?: number };
+  /** More operator flags (the access audit's). */
+  args?: string[];
 }): Promise<TestOperator> {
   const audit: AuditRecord[] = [];
   // The webhook configuration is one per cluster: test files that register it on the shared
@@ -80,6 +82,7 @@ export async function startTestOperator(options: {
       `--webhook-addr=127.0.0.1:${webhookPort}`,
       ...(options.webhook ? [`--webhook-url=https://127.0.0.1:${webhookPort}`] : []),
       `--webhook-failure-policy=${options.webhook?.failurePolicy ?? 'Ignore'}`,
+      ...(options.args ?? []),
     ],
     {},
     'test-operator',

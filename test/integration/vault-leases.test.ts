@@ -175,6 +175,59 @@ describe('with one operator', () => {
     await deleteBinding(c, team, 'features');
   }, 60_000);
 
+  test('an unexpected read with onUnexpectedRead Rotate: a new user at once, the one read dropped without the overlap', async () => {
+    await createBinding(c, team, 'exposed', {
+      ...generatorBinding('1m'),
+      access: { onUnexpectedRead: 'Rotate' },
+    });
+    await waitForReady(c, team, 'exposed');
+    const { username, password } = (await secretData(c, team, 'exposed'))!;
+    expect(await canLogIn(username!, password!)).toBe(true);
+    // Left alone, this user lives until its max TTL (11 s): a renewal at 2/3 of each 4 s TTL.
+    const naturalEnd = Date.now() + 11_000;
+    // The mark the access monitor leaves in status for an unexpected read (access-audit.test.ts
+    // makes it from the API server's real audit events).
+    const at = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await c.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: 'mlsecrets.io',
+        version: 'v1alpha1',
+        plural: 'secretbindings',
+        namespace: team,
+        name: 'exposed',
+        body: {
+          status: {
+            access: {
+              lastUnexpectedRead: {
+                at,
+                reader: 'user alice',
+                verb: 'get',
+                secret: 'exposed',
+                reason: 'not an expected reader',
+              },
+            },
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const next = await eventually(
+      () => secretData(c, team, 'exposed'),
+      (data) => data?.username !== undefined && data.username !== username,
+      { timeoutMs: 10_000, what: 'a new user in the Secret' },
+    );
+    expect(await canLogIn(next!.username!, next!.password!)).toBe(true);
+    await eventually(
+      () => roleExists(username!),
+      (exists) => !exists,
+      { timeoutMs: 10_000, what: 'the user that was read dropped' },
+    );
+    // Not the 1m overlap of a routine replacement, and before the lease would have ended anyway.
+    expect(Date.now()).toBeLessThan(naturalEnd);
+    expect((await getBinding(c, team, 'exposed')).status?.access?.respondedTo).toBe(at);
+    await deleteBinding(c, team, 'exposed');
+  }, 60_000);
+
   test('a store policy that now denies the binding: its Secret is revoked, and the lease with it', async () => {
     await createBinding(c, team, 'denied-later', generatorBinding());
     await waitForReady(c, team, 'denied-later');

@@ -119,3 +119,29 @@ export const conditions: Schema = arrayOf('The latest observations of the resour
   'x-kubernetes-list-type': 'map',
   'x-kubernetes-list-map-keys': ['type'],
 });
+
+/** Readers a managed Secret may have besides the operator and its consumers' kubelets. */
+export const expectedReaders = named(
+  'ExpectedReaders',
+  obj('Readers of the managed Secrets that are expected (access audit): no Event, no response.', {
+    users: arrayOf(
+      'User names, as the API server authenticates them.',
+      { type: 'string', maxLength: 253 },
+      { maxItems: 64 },
+    ),
+    groups: arrayOf(
+      'Groups: a reader in any of them is expected.',
+      { type: 'string', maxLength: 253 },
+      { maxItems: 64 },
+    ),
+    serviceAccounts: arrayOf(
+      'Service accounts as "namespace/name", or "namespace/*" for every account of a namespace.',
+      {
+        type: 'string',
+        maxLength: 317,
+        pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/([*]|[a-z0-9]([-.a-z0-9]*[a-z0-9])?)$',
+      },
+      { maxItems: 64 },
+    ),
+  }),
+);

@@ -4,6 +4,7 @@ import {
   conditions,
   duration,
   enumOf,
+  expectedReaders,
   labelSelector,
   named,
   obj,
@@ -255,6 +256,17 @@ const projection = named(
   }),
 );
 
+const access = named(
+  'Access',
+  obj('Who may read the managed Secrets, and the response to anyone else (access audit).', {
+    expectedReaders,
+    onUnexpectedRead: enumOf(
+      'Record (default): a Warning Event, a metric and the Compromised condition. Rotate: also issue the Secret anew (a store-side rotation with rotateInStore, a new lease with the old one revoked). Revoke: also delete the Secret and withhold it until the Compromised condition is acknowledged.',
+      ['Record', 'Rotate', 'Revoke'],
+    ),
+  }),
+);
+
 export const secretBindingSpec: Schema = obj(
   'Which workloads get which values from which store, for how long.',
   {
@@ -278,6 +290,7 @@ export const secretBindingSpec: Schema = obj(
     target: target,
     lifetime: lifetime,
     projection: projection,
+    access: access,
   },
   {
     required: ['storeRef'],
@@ -313,6 +326,24 @@ export const secretBindingStatus: Schema = obj(
       'HMAC-SHA256 of the data with a per-install key: detects change and drift without exposing values.',
     ),
     projectedPods: { type: 'integer', description: 'Pods currently carrying this binding.' },
+    access: named(
+      'AccessStatus',
+      obj('The access audit: the last unexpected read, and the response to it. Never a value.', {
+        lastUnexpectedRead: named(
+          'UnexpectedRead',
+          obj('The last read by a reader that was not expected, or over its read allowance.', {
+            at: str('When the API server received the read.', { format: 'date-time' }),
+            reader: str('Who read: user, service account or node.', { maxLength: 1024 }),
+            verb: str('get, list or watch.', { maxLength: 16 }),
+            secret: str('The Secret read.', { maxLength: 253 }),
+            reason: str('Why the read was not expected.', { maxLength: 1024 }),
+          }),
+        ),
+        respondedTo: str('The lastUnexpectedRead.at the binding has responded to (onUnexpectedRead).', {
+          format: 'date-time',
+        }),
+      }),
+    ),
     leases: arrayOf(
       'Leases of generators.vault credentials the operator holds: renewed while their Secret lives, revoked after it. Ids only, never values.',
       named(

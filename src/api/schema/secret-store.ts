@@ -1,4 +1,14 @@
-import { arrayOf, conditions, duration, labelSelector, named, obj, str, type Schema } from './common.ts';
+import {
+  arrayOf,
+  conditions,
+  duration,
+  expectedReaders,
+  labelSelector,
+  named,
+  obj,
+  str,
+  type Schema,
+} from './common.ts';
 
 /** A provider's block under spec.provider: its key and its schema (see src/providers/descriptor.ts). */
 export interface ProviderSchema {
@@ -28,6 +38,7 @@ export function storeSpec(cluster: boolean, providers: ProviderSchema[]): Schema
     minRefreshInterval: duration(
       'The shortest lifetime.refreshInterval a binding may ask for; shorter asks are denied (PolicyDenied).',
     ),
+    expectedReaders,
   };
   if (cluster) {
     policyProps.namespaceSelector = labelSelector(

@@ -51,6 +51,8 @@ export interface IssueRequest {
    * credential is minted only when the lease will not stretch, at its max TTL).
    */
   renewal: boolean;
+  /** The credential being replaced was exposed (access audit): its lease is revoked at once. */
+  revokeReplacedNow?: boolean;
   now: number;
 }
 
@@ -91,7 +93,7 @@ export async function issueSecret(ctx: IssueContext, request: IssueRequest): Pro
           request.name,
           minted.lease,
           request.now,
-          overlap ? parseDuration(overlap) : DEFAULT_LEASE_OVERLAP_MS,
+          request.revokeReplacedNow ? 0 : overlap ? parseDuration(overlap) : DEFAULT_LEASE_OVERLAP_MS,
         );
       }
       input = { ...input, ...minted.data };

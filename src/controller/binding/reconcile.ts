@@ -5,7 +5,6 @@
 import type { Logger } from 'winston';
 import { effectiveLifetime, targetName, type EffectiveLifetime } from '../../api/defaults.ts';
 import { SOURCE_HASH_ANNOTATION, DATA_HASH_ANNOTATION } from '../../api/labels.ts';
-import { splitKey } from '../../api/types.ts';
 import { validateBindingSpec } from '../../data/binding-data.ts';
 import type { DataHasher } from '../../data/data-hash.ts';
 import { generatedLifetimeMs, hasGenerators, validateGenerators } from '../../data/generators.ts';
@@ -20,6 +19,8 @@ import { toReconcileError } from '../errors.ts';
 import type { StoreDirectory } from '../stores.ts';
 import type { BindingCache, BindingListener } from './deps.ts';
 import { conflict, failed, invalidSpec } from './failure.ts';
+import { respondToAccess } from './compromise.ts';
+import { withdrawDeleted } from './withdraw.ts';
 import { issueSecret } from './issue.ts';
 import { LeaseBook } from './leases.ts';
 import { desiredSecret, driftOf, issueOf, ownedBy, parseTime } from './managed-secret.ts';
@@ -91,7 +92,7 @@ export class SecretBindingReconciler {
     const binding = cache.getBinding(key);
     if (!binding) {
       this.parts.memory.forget(key);
-      await this.removeSecretsOf(key);
+      await withdrawDeleted(this.parts, key);
       return {};
     }
     if (binding.metadata.deletionTimestamp) return {};
@@ -120,6 +121,15 @@ export class SecretBindingReconciler {
     } catch (error) {
       return fail(undefined, undefined, invalidSpec(error));
     }
+    // 1b. An unexpected read of its Secrets (access audit): Revoke withholds them until a person
+    // acknowledges it, Rotate issues them anew (compromise.ts).
+    let response;
+    try {
+      response = await respondToAccess(this.parts, binding, now);
+    } catch (error) {
+      return fail(undefined, lifetime, error);
+    }
+    if (response === 'withheld') return { requeueAfterMs: after(Infinity) };
     if (binding.spec.projection?.scope === 'PerWorkload') {
       try {
         const next = await reconcilePerWorkload(workloadContext(this.parts, binding, lifetime, now));
@@ -161,12 +171,13 @@ export class SecretBindingReconciler {
         (this.parts.leases.active(binding, name)?.grantedSeconds ?? Infinity) * 1000,
       now,
     });
+    if (response === 'rotate') due.rotationDue = true;
     if (existing && previousIssue && nothingDue(due)) {
       // Only drift (checked without the values, by hash) would need a write.
       if (!driftOf(existing, desiredSecret(binding, name, {}, previousIssue), hasher)) {
         const status = binding.status ?? {};
         const projectedPods = cache.projectedPodCount(binding.metadata.namespace!, binding.metadata.name!);
-        if (projectedPods !== undefined && projectedPods !== status.projectedPods) {
+        if ((projectedPods !== undefined && projectedPods !== status.projectedPods) || status.access) {
           await writeStatus(this.deps.status, binding, { ...status, projectedPods });
         }
         return { requeueAfterMs: after(nextDue(lifetime, previousIssue, now, due.rotationAt)) };
@@ -230,6 +241,7 @@ export class SecretBindingReconciler {
         handle: store.handle,
         force: decision.cause.event !== undefined,
         renewal: decision.cause.event === 'Renewed',
+        revokeReplacedNow: response === 'rotate',
         now,
       });
     } catch (error) {
@@ -258,6 +270,7 @@ export class SecretBindingReconciler {
         : undefined,
       projectedPods: cache.projectedPodCount(binding.metadata.namespace!, binding.metadata.name!),
       dataWritten,
+      respondedTo: response === 'rotate' ? binding.status?.access?.lastUnexpectedRead?.at : undefined,
       now,
     });
     const nextRotationAt = parseTime(status.nextRotationAt);
@@ -274,22 +287,5 @@ export class SecretBindingReconciler {
       return { requeueAfterMs, followUp };
     await followUp();
     return { requeueAfterMs };
-  }
-
-  /** A deleted binding: its Secrets go with it, and the leases of their credentials. */
-  private async removeSecretsOf(key: string): Promise<void> {
-    const { namespace, name } = splitKey(key);
-    if (!namespace) return;
-    const { stores, listener } = this.deps;
-    await this.parts.leases.revokeAllOf(
-      key,
-      (ns, storeRef) =>
-        stores.handleFor(stores.storeFor({ metadata: { namespace: ns }, spec: { storeRef } } as never)),
-      (handle, op) => listener.providerCall(handle, op),
-    );
-    for (const secret of this.deps.cache.managedSecretsOf(namespace, name)) {
-      await this.deps.secrets.deleteSecret(namespace, secret.metadata.name!, secret.metadata.uid);
-      this.parts.recorder.revokedWithBinding(key, secret.metadata.name!);
-    }
   }
 }

@@ -4,6 +4,7 @@ import { ConditionReason } from '../../api/reasons.ts';
 import type { SecretBinding, SecretBindingStatus, SourceVersion } from '../../api/types.ts';
 import type { StatusWriter } from '../../kube/kube-client.ts';
 import { mergePatchOf, sameJson } from '../../kube/merge-patch.ts';
+import { withCompromise } from './compromised-condition.ts';
 import { formatTime, type Issue } from './managed-secret.ts';
 
 /**
@@ -22,6 +23,8 @@ export function readyStatusOf(
     projectedPods?: number;
     /** New data was written (syncedAt moves only then). */
     dataWritten: boolean;
+    /** The unexpected read this issue rotated the Secret for (compromise.ts). */
+    respondedTo?: string;
     now: number;
   },
 ): SecretBindingStatus {
@@ -40,6 +43,7 @@ export function readyStatusOf(
     projectedPods: input.projectedPods ?? previous.projectedPods,
     sources: input.sources,
     dataHash: issue.dataHash,
+    ...(input.respondedTo ? { access: { ...previous.access, respondedTo: input.respondedTo } } : {}),
   };
 }
 
@@ -79,21 +83,22 @@ export function failedStatusOf(
 
 /**
  * Writes `status` as a merge patch against the binding's status as cached; nothing when equal.
- * `leases` is left out: the lease book writes it alone (leases.ts), at once, and a status built
- * from an older cached copy must not put back leases it has since revoked or renewed.
+ * Two fields have other writers, so a status built from an older cached copy must not put them
+ * back: `leases` (the lease book writes it alone, at once: leases.ts) and
+ * `access.lastUnexpectedRead` (the access monitor of any replica). Of `access`, only
+ * `respondedTo` is written here, and the server merges it into the object. Every write carries
+ * the Compromised condition the binding's access calls for (compromised-condition.ts).
  */
 export async function writeStatus(
   writer: StatusWriter,
   binding: SecretBinding,
   status: SecretBindingStatus,
 ): Promise<void> {
-  const { leases: _cached, ...previous } = binding.status ?? {};
-  const { leases: _ours, ...next } = status;
-  if (sameJson(previous, next)) return;
-  await writer.patchStatus(
-    'SecretBinding',
-    binding.metadata.namespace,
-    binding.metadata.name!,
-    mergePatchOf(previous, next),
-  );
+  const { leases: _cached, access: cachedAccess, ...previous } = binding.status ?? {};
+  const { leases: _ours, access, ...next } = withCompromise(binding, status);
+  const respondedTo = access?.respondedTo !== cachedAccess?.respondedTo ? access?.respondedTo : undefined;
+  if (sameJson(previous, next) && respondedTo === undefined) return;
+  const patch = mergePatchOf(previous, next);
+  if (respondedTo !== undefined) patch.access = { respondedTo };
+  await writer.patchStatus('SecretBinding', binding.metadata.namespace, binding.metadata.name!, patch);
 }

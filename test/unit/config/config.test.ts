@@ -40,6 +40,18 @@ describe('loadConfig', () => {
       shards: 'off',
       shardLeaseDurationMs: 15_000,
       refreshMountedPods: false,
+      accessAudit: {
+        enabled: false,
+        url: undefined,
+        expectedReaders: {
+          users: ['system:kube-controller-manager'],
+          groups: [],
+          serviceAccounts: ['kube-system/generic-garbage-collector', 'kube-system/namespace-controller'],
+        },
+        readWindowMs: 300_000,
+        readsPerConsumer: 20,
+        queueCapacity: 10_000,
+      },
     });
   });
 
@@ -62,6 +74,14 @@ describe('loadConfig', () => {
         MLSECRETS_SHARDS: 'auto',
         MLSECRETS_SHARD_LEASE_DURATION: '5s',
         MLSECRETS_REFRESH_MOUNTED_PODS: 'true',
+        MLSECRETS_ACCESS_AUDIT: 'true',
+        MLSECRETS_ACCESS_AUDIT_URL: 'https://10.96.0.10:443/audit',
+        MLSECRETS_ACCESS_EXPECTED_USERS: 'ci-bot',
+        MLSECRETS_ACCESS_EXPECTED_GROUPS: 'sre, ml-ci',
+        MLSECRETS_ACCESS_EXPECTED_SERVICE_ACCOUNTS: 'ci/*',
+        MLSECRETS_ACCESS_READ_WINDOW: '1m',
+        MLSECRETS_ACCESS_READS_PER_CONSUMER: '5',
+        MLSECRETS_ACCESS_AUDIT_QUEUE: '100',
       },
       HOST,
     );
@@ -90,7 +110,25 @@ describe('loadConfig', () => {
       shards: 'auto',
       shardLeaseDurationMs: 5_000,
       refreshMountedPods: true,
+      accessAudit: {
+        enabled: true,
+        url: 'https://10.96.0.10:443/audit',
+        expectedReaders: { users: ['ci-bot'], groups: ['sre', 'ml-ci'], serviceAccounts: ['ci/*'] },
+        readWindowMs: 60_000,
+        readsPerConsumer: 5,
+        queueCapacity: 100,
+      },
     });
+  });
+
+  test.each([
+    ['--access-audit=yes', /--access-audit must be true or false/],
+    ['--access-audit-url=http://x/audit', /--access-audit-url must be an https/],
+    ['--access-reads-per-consumer=0', /--access-reads-per-consumer must be a whole number of at least 1/],
+    ['--access-audit-queue=1.5', /--access-audit-queue must be a whole number/],
+    ['--access-read-window=soon', /--access-read-window must be a duration/],
+  ])('%s is rejected', (flag, message) => {
+    expect(() => loadConfig([flag], {}, HOST)).toThrow(message);
   });
 
   test.each(['on', 'AUTO', '3'])('shards %j is rejected naming --shards', (value) => {
