@@ -64,11 +64,20 @@ export interface UnexpectedReadMark {
   reason: string;
 }
 
+/** How long after a read of a Secret not yet managed it is looked at again, once. */
+const RECHECK_AFTER_MS = 3_000;
+/** Reads waiting for that second look at most (the rest are not looked at again). */
+const MAX_RECHECKS = 1_000;
+
 export class AccessMonitor {
   private readonly deps: AccessMonitorDeps;
   private readonly rate: ReadRate;
   private readonly lastEvent = new Map<string, number>();
   private readonly marks = new Map<string, { binding: SecretBinding; mark: UnexpectedReadMark }>();
+  /** Named reads of Secrets not (yet) managed, looked at again RECHECK_AFTER_MS later. */
+  private rechecks: SecretRead[] = [];
+  /** The reads of the last recheck: not rescheduled a second time. */
+  private readonly rechecked = new Set<string>();
   /** The newest mark set per binding (written or waiting), so a late older read never replaces it. */
   private readonly newestMark = new Map<string, string>();
   /** The marks being written, while they are. */
@@ -81,7 +90,13 @@ export class AccessMonitor {
 
   async judge(read: SecretRead): Promise<void> {
     const targets = this.targets(read);
-    if (targets.length === 0) return; // reads of unmanaged Secrets are not ours to judge
+    if (targets.length === 0) {
+      // Reads of unmanaged Secrets are not ours to judge. But a watch by name may start before
+      // its Secret is written (a kubelet whose pod was admitted just before its PerWorkload
+      // Secret): it delivers the Secret when it comes, so look again once, a little later.
+      if (read.name && read.allowed && !this.rechecked.has(read.auditID)) this.recheckLater(read);
+      return;
+    }
     const operator = this.deps.operator();
     const scope = read.name ? undefined : read.namespace ? ('namespace' as const) : ('cluster' as const);
     // The operator's own informers list and watch every managed Secret: one record, no loop.
@@ -142,6 +157,24 @@ export class AccessMonitor {
         { expected: true, why: 'expected for these Secrets' },
         { scope, secrets: summarised },
       );
+  }
+
+  private recheckLater(read: SecretRead): void {
+    if (this.rechecks.length >= MAX_RECHECKS) return;
+    this.rechecks.push(read);
+    if (this.rechecks.length > 1) return;
+    this.deps.clock.setTimer(() => {
+      const due = this.rechecks.splice(0);
+      this.rechecked.clear();
+      for (const late of due) this.rechecked.add(late.auditID);
+      void (async () => {
+        for (const late of due) await this.judge(late);
+      })().catch((error: unknown) =>
+        this.deps.logger.error('access audit: judging a late read failed', {
+          error: (error as Error)?.message,
+        }),
+      );
+    }, RECHECK_AFTER_MS);
   }
 
   /** Resolves once the status marks queued so far are written (tests). */

@@ -114,11 +114,17 @@ export async function publishAuditKubeconfig(
 
 /** The operator's own user name as the API server authenticates it (a SelfSubjectReview). */
 export async function ownUserName(http: KubeHttp): Promise<string> {
-  const review = await http.request<{ status?: { userInfo?: { username?: string } } }>(
-    'POST',
-    '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview', metadata: {} } },
-  );
+  let review: { status?: { userInfo?: { username?: string } } };
+  try {
+    review = await http.request('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview', metadata: {} },
+    });
+  } catch (error) {
+    // Without its own name the operator would flag its own reads: it does not start so.
+    throw new Error(
+      `--access-audit: the operator could not learn its user name (SelfSubjectReview, Kubernetes 1.28 and later): ${(error as Error).message}`,
+    );
+  }
   const name = review.status?.userInfo?.username;
   if (!name) throw new Error('SelfSubjectReview returned no user name');
   return name;

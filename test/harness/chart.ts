@@ -39,6 +39,9 @@ export async function installChart(nc: NodeCluster, ...extra: string[]): Promise
     // harness reads Secrets as `admin` to check their values: a named reader, as a CI job is.
     'accessAudit.enabled=true',
     'accessAudit.expectedReaders.users={system:kube-controller-manager,admin}',
+    // The harness polls Secrets (eventually) far more often than any consumer reads one; the
+    // read-rate rule is the integration test's (test/integration/access-audit.test.ts).
+    'accessAudit.readsPerConsumer=100000',
     ...extra,
   ].flatMap((s) => ['--set', s]);
   await helm(
@@ -56,8 +59,21 @@ export async function installChart(nc: NodeCluster, ...extra: string[]): Promise
   );
   await webhookReachable(nc);
   // As an admin would: the chart's policy and the operator's published kubeconfig, then a restart.
+  const replicas = (await operatorPods(nc)).length;
+  const restartedAt = Date.now();
   await wireAuditWebhook(nc.cluster.controlPlane, nc.kc, RELEASE_NAMESPACE, `${RELEASE}-audit-policy`);
   nc.accessAudit.wired = true;
+  // A restarted kube-apiserver answers 403 until its RBAC cache is back, so the leader's renewals
+  // may fail for a moment: go on once the leader has renewed since (it will not step down for
+  // this outage) and every replica serves the webhook again.
+  const coordination = nc.kc.makeApiClient(k8s.CoordinationV1Api);
+  await eventually(
+    () => coordination.readNamespacedLease({ namespace: RELEASE_NAMESPACE, name: 'mlsecrets-leader' }),
+    (lease) => new Date(lease.spec?.renewTime ?? 0).getTime() > restartedAt,
+    { timeoutMs: 60_000, what: 'the leader renewing its Lease after the API server restart' },
+  );
+  await readyOperatorPods(nc, replicas);
+  await webhookReachable(nc);
 }
 
 /**

@@ -31,6 +31,8 @@ export interface NodeCluster {
    * those matching `onPurpose`: a test's own unexpected reads) or if no read was recorded.
    */
   accessAudit: { wired: boolean; onPurpose?: RegExp };
+  /** The access audit's check of stop(), now (before a test uninstalls the operator). */
+  checkAccessAudit(): Promise<void>;
   /**
    * Records the cluster's Events, mlsecrets status and every pod's log for the run's leak
    * scan, then stops everything and removes the directory (kept with KEEP_E2E_LOGS=1).
@@ -61,6 +63,9 @@ export async function startNodeCluster(prefix: string): Promise<NodeCluster> {
       moto: started,
       kubectl,
       accessAudit,
+      async checkAccessAudit() {
+        await expectNoFalsePositive(kubectl, await recordPodLogs(kubectl), accessAudit.onPurpose);
+      },
       async stop() {
         try {
           const logs = await recordPodLogs(kubectl);

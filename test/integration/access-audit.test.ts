@@ -240,6 +240,9 @@ test('Rotate: the workload gets a new value, minted afresh (a new STS session)',
   expect((await secretData(pc.c, ns, 'rotated'))!.AWS_ACCESS_KEY_ID).not.toBe(keyBefore);
   const rotated = (await eventsFor(pc.c, ns, 'rotated')).filter((e) => e.reason === 'Rotated');
   expect(rotated.length).toBe(1);
+  expect(rotated[0]!.message).toMatch(
+    /^Secret "rotated" re-issued after an unexpected read by user alice; expires /,
+  );
   // Responded once: the Compromised condition stays until acknowledged, the Secret is not rotated again.
   expect(after.status?.conditions?.find((c) => c.type === 'Compromised')?.status).toBe('True');
 });
@@ -318,24 +321,30 @@ test('reading one Secret more often than its consumers explain is flagged once p
   expect(reads('hammered', 'bob').filter((r) => !r.access.expected)).toHaveLength(1);
 });
 
-test('a burst of 1,000 reads in 10 s: every one recorded, none dropped', async () => {
-  await boundSecret('burst');
+/** 1,000 reads in 10 s (10 readers at a steady 100 a second); their latencies, sorted, in ms. */
+async function burst(read: () => Promise<unknown>): Promise<{ tookMs: number; latencies: number[] }> {
   const started = Date.now();
   const latencies: number[] = [];
-  // 10 readers at a steady 100 reads a second: the API server's own audit batching meets a burst.
   await Promise.all(
     Array.from({ length: 10 }, async (_, reader) => {
       for (let i = 0; i < 100; i++) {
-        const due = started + i * 100 + reader * 10;
-        const wait = due - Date.now();
+        const wait = started + i * 100 + reader * 10 - Date.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         const t = performance.now();
-        await pc.c.core.readNamespacedSecret({ namespace: ns, name: 'burst' });
+        await read();
         latencies.push(performance.now() - t);
       }
     }),
   );
-  const tookMs = Date.now() - started;
+  return { tookMs: Date.now() - started, latencies: latencies.sort((x, y) => x - y) };
+}
+
+test('a burst of 1,000 reads in 10 s: every one recorded, none dropped', async () => {
+  await boundSecret('burst');
+  // The same burst of reads the audit policy leaves out (a ConfigMap): the API server's own pace.
+  await pc.c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'burst' } } });
+  const unaudited = await burst(() => pc.c.core.readNamespacedConfigMap({ namespace: ns, name: 'burst' }));
+  const audited = await burst(() => pc.c.core.readNamespacedSecret({ namespace: ns, name: 'burst' }));
   const records = await eventually(
     async () => reads('burst', 'admin').filter((r) => r.access.verb === 'get'),
     (r) => r.length >= 1000,
@@ -344,9 +353,11 @@ test('a burst of 1,000 reads in 10 s: every one recorded, none dropped', async (
   expect(new Set(records.map((r) => r.access.auditID)).size).toBe(1000);
   const dropped = await metric('mlsecrets_access_audit_dropped_total');
   expect(dropped).toMatch(/mlsecrets_access_audit_dropped_total 0$/m);
-  latencies.sort((a, b) => a - b);
+  // Figures, not a timed assertion (a loaded CI machine decides latencies): decision 0011 keeps them.
+  const figures = (name: string, b: { tookMs: number; latencies: number[] }) =>
+    `${name}: 1,000 reads in ${b.tookMs} ms, p50 ${b.latencies[500]!.toFixed(1)} ms, p99 ${b.latencies[990]!.toFixed(1)} ms`;
   console.log(
-    `[access] 1,000 reads in ${tookMs} ms; read latency p50 ${latencies[500]!.toFixed(1)} ms, p99 ${latencies[990]!.toFixed(1)} ms\n` +
+    `[access] ${figures('ConfigMaps (not audited)', unaudited)}\n[access] ${figures('Secrets (audited, judged)', audited)}\n` +
       `${await metric('mlsecrets_access_audit_queue_depth')}\n${dropped}\n${await metric('mlsecrets_access_audit_reads_received_total')}`,
   );
 }, 120_000);

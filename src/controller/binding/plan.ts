@@ -33,6 +33,8 @@ export interface Due {
   /** The next scheduled rotation (undefined without a schedule). */
   rotationAt?: number;
   rotationDue: boolean;
+  /** A rotation forced by an unexpected read (access audit, compromise.ts): who read. */
+  unexpectedReader?: string;
 }
 
 export function dueWork(input: {
@@ -100,10 +102,10 @@ export function decide(input: {
     return { issue: previousIssue, fresh: false, cause: { event: 'DriftCorrected', message: restored } };
   }
   if (due.rotationDue) {
-    return fresh(
-      'Rotated',
-      `Secret "${name}" re-issued on schedule "${lifetime.rotationSchedule}"; ${expires}`,
-    );
+    const why = due.unexpectedReader
+      ? `after an unexpected read by ${due.unexpectedReader}`
+      : `on schedule "${lifetime.rotationSchedule}"`;
+    return fresh('Rotated', `Secret "${name}" re-issued ${why}; ${expires}`);
   }
   if (!previousIssue || input.dataChanged)
     return fresh('Synced', `Secret "${name}" updated with new data; ${expires}`);

@@ -171,7 +171,11 @@ export class SecretBindingReconciler {
         (this.parts.leases.active(binding, name)?.grantedSeconds ?? Infinity) * 1000,
       now,
     });
-    if (response === 'rotate') due.rotationDue = true;
+    if (response === 'rotate')
+      Object.assign(due, {
+        rotationDue: true,
+        unexpectedReader: binding.status?.access?.lastUnexpectedRead?.reader,
+      });
     if (existing && previousIssue && nothingDue(due)) {
       // Only drift (checked without the values, by hash) would need a write.
       if (!driftOf(existing, desiredSecret(binding, name, {}, previousIssue), hasher)) {

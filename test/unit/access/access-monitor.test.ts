@@ -46,6 +46,7 @@ function setup(options: { pods?: NodePod[]; storePolicy?: object } = {}) {
     ['ml/wandb', binding('wandb', { access: { expectedReaders: { users: ['bob'] } } })],
   ]);
   const secrets = [secret('hf', 'hf'), secret('wandb', 'wandb')];
+  const addSecret = (name: string) => secrets.push(secret(name, 'hf'));
   const records: AuditRecord[] = [];
   const events: string[] = [];
   const patches: unknown[] = [];
@@ -72,7 +73,7 @@ function setup(options: { pods?: NodePod[]; storePolicy?: object } = {}) {
     observer: { read: () => undefined, unexpected: (ns, b) => unexpected.push(`${ns}/${b}`) },
     rate: { windowMs: 60_000, perConsumer: 20 },
   });
-  return { monitor, records, events, patches, unexpected, clock };
+  return { monitor, records, events, patches, unexpected, clock, addSecret };
 }
 
 test('an unexpected get: a record, the metric, one Warning Event and the status mark', async () => {
@@ -215,4 +216,20 @@ test('marks coalesce while one is written, and an older read never overwrites a 
   await monitor.settled();
   // The first was being written when the second came; the late third is dropped.
   expect(patches.map(atOf)).toEqual(['2026-12-07T10:00:00Z', '2026-12-07T10:00:05Z']);
+});
+
+test('a watch by name that starts before its Secret is managed is judged once more, a little later', async () => {
+  const { monitor, records, clock, addSecret } = setup();
+  const kubelet = { username: 'system:node:gpu-1', groups: ['system:nodes'], node: 'gpu-1' };
+  await monitor.judge(read({ name: 'hf-job-a', verb: 'watch', reader: kubelet }));
+  await monitor.judge(read({ auditID: 'other', name: 'never-managed', verb: 'watch', reader: kubelet }));
+  expect(records).toEqual([]);
+  addSecret('hf-job-a'); // the operator writes the PerWorkload Secret
+  clock.advance(3_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(records.map((r) => r.secret)).toEqual(['ml/hf-job-a']);
+  // Looked at once only: the unmanaged one is not scheduled again.
+  clock.advance(10_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(records).toHaveLength(1);
 });

@@ -110,6 +110,21 @@ describe('decide', () => {
     expect(rotated.issue).toMatchObject({ issuedAt: START + HOUR, expiresAt: START + 4 * HOUR });
   });
 
+  test('a rotation forced by an unexpected read says so', () => {
+    const rotated = decide({
+      ...base,
+      existing: secret,
+      dataChanged: false,
+      due: { ...quiet, rotationDue: true, unexpectedReader: 'user alice' },
+    });
+    expect(rotated.cause).toMatchObject({
+      event: 'Rotated',
+      message: expect.stringMatching(
+        /^Secret "b" re-issued after an unexpected read by user alice; expires /,
+      ),
+    });
+  });
+
   test('a Secret deleted by hand is restored without extending its life, unless it must be minted anew', () => {
     const restored = decide({ ...base, existing: undefined, dataChanged: false, due: quiet });
     expect(restored).toMatchObject({ issue: issued, fresh: false, cause: { event: 'DriftCorrected' } });
