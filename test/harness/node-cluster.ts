@@ -144,6 +144,21 @@ async function recordPodLogs(
   for (const pod of pods.items) {
     const { namespace, name } = pod.metadata!;
     for (const container of pod.spec?.containers ?? []) {
+      // A restarted container's earlier output (a leader that stepped down) counts too.
+      const restarted = pod.status?.containerStatuses?.some(
+        (c) => c.name === container.name && c.restartCount > 0,
+      );
+      if (restarted) {
+        logs[`${namespace}/${name}/${container.name}/previous`] = await kubectl(
+          'logs',
+          '--previous',
+          '-n',
+          namespace!,
+          name!,
+          '-c',
+          container.name,
+        ).catch(() => '');
+      }
       try {
         const log = await kubectl('logs', '-n', namespace!, name!, '-c', container.name);
         recordText(`pod ${namespace}/${name}/${container.name} log`, log);
